@@ -1,0 +1,361 @@
+"""The OnePin API client: HTTP, retries within a deadline, pagination, typed results.
+
+It knows the API's shapes and nothing of Prometheus. Every request goes to the configured
+`api_url` origin: pagination `next` links are never followed (offsets are computed here, as the
+API docs advise) and redirects are not followed, so the token cannot be sent anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from exporter import __version__
+from exporter.config import HttpSettings, Token
+from exporter.models import (
+    DecodeError,
+    Page,
+    Run,
+    RunsSummary,
+    Workflow,
+    parse_error_message,
+    parse_run_page,
+    parse_run_status,
+    parse_runs_summary,
+    parse_workflow_page,
+)
+from exporter.stats import ApiStats
+
+T = TypeVar("T")
+
+PAGE_LIMIT = 100
+MAX_BODY_BYTES = 16 * 1024 * 1024
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 5.0
+
+
+class Deadline:
+    """A point on the monotonic clock by which a poll must be done."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        return self.at - self._clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class ApiError(Exception):
+    """A request that did not give a usable answer. The message never holds the token."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [self.endpoint + ":"]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.code:
+            parts.append(self.code)
+        parts.append(self.message)
+        if self.request_id:
+            parts.append(f"(request_id {self.request_id})")
+        return " ".join(parts)
+
+    @property
+    def unauthorized(self) -> bool:
+        return self.status in (401, 403)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class DeadlineExceeded(ApiError):
+    pass
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or an HTTP date); None when absent."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter in [base*2^n / 2, base*2^n]."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
+    return ceiling / 2 + random.random() * ceiling / 2
+
+
+def build_ssl_context(settings: HttpSettings) -> ssl.SSLContext | bool:
+    if settings.insecure_skip_verify:
+        return False
+    context = ssl.create_default_context()
+    if settings.ca_file:
+        context.load_verify_locations(cafile=settings.ca_file)
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCatalogue:
+    workflows: tuple[Workflow, ...]
+    server_time: float | None
+
+
+class OnePinClient:
+    """One pooled HTTP client per workspace, with bounded concurrency."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: Token,
+        settings: HttpSettings,
+        stats: ApiStats | None = None,
+        workspace_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base = api_url.rstrip("/") + "/api/v1"
+        self._token = token
+        self._settings = settings
+        self._workspace_id = workspace_id
+        self.stats = stats if stats is not None else ApiStats()
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        limits = httpx.Limits(
+            max_connections=settings.max_concurrency,
+            max_keepalive_connections=settings.max_concurrency,
+        )
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            limits=limits,
+            verify=build_ssl_context(settings),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": f"onepin-exporter/{__version__}", "Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    async def list_workflows(self, deadline: Deadline) -> WorkflowCatalogue:
+        """Every workflow of the workspace: the first page, then the rest in parallel."""
+        first = await self._page(
+            "list_workflows", "/workflows", 0, {}, parse_workflow_page, deadline
+        )
+        pages = [first]
+        total = first.pagination.total
+        if total is not None:
+            # The page size the server applied, which may be below what was asked.
+            step = len(first.items)
+            if step and step < total:
+                pages += await asyncio.gather(
+                    *(
+                        self._page(
+                            "list_workflows", "/workflows", off, {}, parse_workflow_page, deadline
+                        )
+                        for off in range(step, total, step)
+                    )
+                )
+        else:
+            page = first
+            offset = 0
+            while page.items and len(page.items) >= (page.pagination.limit or PAGE_LIMIT):
+                offset += len(page.items)
+                page = await self._page(
+                    "list_workflows", "/workflows", offset, {}, parse_workflow_page, deadline
+                )
+                pages.append(page)
+        seen: dict[str, Workflow] = {}
+        for page in pages:
+            for wf in page.items:
+                seen.setdefault(wf.id, wf)
+        return WorkflowCatalogue(tuple(seen.values()), first.meta.timestamp)
+
+    async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
+        """The newest `limit` runs of a workflow, newest first."""
+        params = {"sort": "created_at", "order": "desc"}
+        path = f"/workflows/{quote(workflow_id, safe='')}/runs"
+        return await self._page("list_runs", path, 0, params, parse_run_page, deadline, limit)
+
+    async def get_run_status(self, workflow_id: str, run_id: str, deadline: Deadline) -> Run:
+        path = f"/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}/status"
+        body = await self._get("get_run_status", path, {}, deadline)
+        return self._decode("get_run_status", body, parse_run_status)
+
+    async def runs_summary(self, workflow_id: str, deadline: Deadline) -> RunsSummary:
+        path = f"/workflows/{quote(workflow_id, safe='')}/runs/summary"
+        body = await self._get("runs_summary", path, {}, deadline)
+        return self._decode("runs_summary", body, parse_runs_summary)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _page(
+        self,
+        endpoint: str,
+        path: str,
+        offset: int,
+        params: Mapping[str, str],
+        parse: Callable[[Any], Page[T]],
+        deadline: Deadline,
+        limit: int = PAGE_LIMIT,
+    ) -> Page[T]:
+        query = {**params, "offset": str(offset), "limit": str(limit)}
+        body = await self._get(endpoint, path, query, deadline)
+        return self._decode(endpoint, body, parse)
+
+    @staticmethod
+    def _decode(endpoint: str, body: Any, parse: Callable[[Any], T]) -> T:
+        try:
+            return parse(body)
+        except DecodeError as exc:
+            raise ApiError(endpoint, f"unexpected response: {exc}") from None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        if self._workspace_id:
+            headers["X-Workspace-Id"] = self._workspace_id
+        return headers
+
+    async def _get(
+        self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline
+    ) -> Any:
+        """GET with retries on connection errors, 408/429/5xx, all within the deadline."""
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(endpoint, path, params, deadline)
+            except _Retryable as retry:
+                error = retry.error
+                if attempt >= self._settings.max_retries:
+                    raise error from None
+                wait = retry.wait if retry.wait is not None else _backoff(attempt)
+                # Give up now rather than sleep past the deadline.
+                if wait >= deadline.remaining() - 0.05:
+                    raise error from None
+                attempt += 1
+                await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline
+    ) -> Any:
+        async with self._semaphore:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise DeadlineExceeded(endpoint, "scrape deadline reached before the request")
+            timeout = min(self._settings.timeout, remaining)
+            started = time.perf_counter()
+            code = "error"
+            try:
+                status, headers, raw = await self._fetch(path, params, timeout)
+                code = str(status)
+            except httpx.TimeoutException:
+                raise _Retryable(ApiError(endpoint, f"no answer within {timeout:.1f}s")) from None
+            except httpx.HTTPError as exc:
+                raise _Retryable(
+                    ApiError(endpoint, f"connection failed: {type(exc).__name__}")
+                ) from None
+            except _BodyTooLarge:
+                raise ApiError(
+                    endpoint, f"response body larger than {MAX_BODY_BYTES // 1048576} MiB"
+                ) from None
+            finally:
+                self.stats.record(endpoint, code, time.perf_counter() - started)
+        return self._interpret(endpoint, status, headers, raw)
+
+    def _interpret(self, endpoint: str, status: int, headers: httpx.Headers, raw: bytes) -> Any:
+        body: Any = None
+        try:
+            body = json.loads(raw) if raw else None
+            json_ok = True
+        except (ValueError, UnicodeDecodeError):
+            json_ok = False
+        if 200 <= status < 300:
+            if not json_ok:
+                kind = headers.get("content-type", "unknown type").split(";")[0]
+                raise ApiError(endpoint, f"response is not JSON ({kind}, {len(raw)} bytes)", status)
+            return body
+        code, message, request_id = parse_error_message(body)
+        if message is None:
+            message = _status_text(status, headers)
+        error = ApiError(endpoint, message, status, code, request_id)
+        if status in RETRY_STATUSES:
+            raise _Retryable(error, _retry_after(headers) if status in (429, 503) else None)
+        raise error
+
+    async def _fetch(
+        self, path: str, params: Mapping[str, str], timeout: float
+    ) -> tuple[int, httpx.Headers, bytes]:
+        request = self._http.build_request(
+            "GET", self._base + path, params=params, headers=self._headers(), timeout=timeout
+        )
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _BodyTooLarge()
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _BodyTooLarge()
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+        finally:
+            await response.aclose()
+
+
+class _Retryable(Exception):
+    def __init__(self, error: ApiError, wait: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _status_text(status: int, headers: httpx.Headers) -> str:
+    if 300 <= status < 400:
+        return "unexpected redirect (not followed)"
+    kind = headers.get("content-type", "").split(";")[0] or "no content type"
+    return f"error response ({kind})"

@@ -1,0 +1,507 @@
+"""Decide what to ask the API for, within the API budget and the scrape's deadline.
+
+Per poll and workspace (design §5):
+- one paged List Workflows call: the catalogue tells which workflows have new runs;
+- List Runs only for a workflow whose catalogue entry changed (or that was never listed);
+- Get Run Status for every active run, and once for a run seen terminal for the first time
+  (terminal runs never change: they are cached and counted once);
+- Runs Summary only when a workflow's terminal run counts changed, and never again for a
+  workspace whose key may not use it (401/403).
+It produces a `Snapshot` of plain data and knows nothing of Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exporter.client import ApiError, Deadline, DeadlineExceeded, OnePinClient
+from exporter.config import CollectionSettings, Workspace
+from exporter.models import TERMINAL_STATUSES, Run, RunsSummary, Workflow
+from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
+from exporter.stats import RUN_DURATION_BUCKETS, Histogram
+
+log = logging.getLogger("exporter.poller")
+
+AUTH_BACKOFF_MIN = 30.0
+AUTH_BACKOFF_MAX = 600.0
+MAX_ERROR_LINES = 5
+_CREDENTIAL_HINT = re.compile(r"(?i)bearer\s+\S+")
+
+
+@dataclass(slots=True)
+class _Totals:
+    finished: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TERMINAL_STATUSES, 0))
+    duration: Histogram = field(default_factory=lambda: Histogram(RUN_DURATION_BUCKETS))
+    token_cost: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def count(self, run: Run) -> None:
+        self.finished[run.status] = self.finished.get(run.status, 0) + 1
+        duration = run.duration()
+        if duration is not None:
+            self.duration.observe(duration)
+        self.token_cost += run.token_cost or 0.0
+        self.cpu_seconds += run.usage_value("cpu_seconds") or 0.0
+
+    def freeze(self) -> WorkflowTotals:
+        return WorkflowTotals(
+            dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
+        )
+
+
+@dataclass(slots=True)
+class _WorkflowState:
+    """What is known of one workflow between polls."""
+
+    id: str
+    name: str
+    listed_fingerprint: tuple[int | None, float | None] | None = None
+    listed: bool = False
+    runs: dict[str, Run] = field(default_factory=dict)
+    summary: RunsSummary | None = None
+    summary_key: object = None
+    status_counts: Mapping[str, int] | None = None
+    totals: _Totals = field(default_factory=_Totals)
+    last_success: float | None = None
+    error: str | None = None
+
+    def latest(self) -> Run | None:
+        return max(self.runs.values(), key=lambda r: r.run_number, default=None)
+
+    def active(self) -> list[Run]:
+        return [r for r in self.runs.values() if not r.terminal]
+
+
+@dataclass(slots=True)
+class _Refresh:
+    """The outcome of refreshing one workflow, applied to its state in one step."""
+
+    listed: tuple[Run, ...] | None = None
+    statuses: dict[str, Run] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    summary: RunsSummary | None = None
+    summary_key: object = None
+    error: ApiError | None = None
+
+
+class WorkspacePoller:
+    """Polls one workspace and keeps its state between polls."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        client: OnePinClient,
+        settings: CollectionSettings,
+        selects: Callable[[str], bool] = lambda _id: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workspace = workspace
+        self.client = client
+        self.settings = settings
+        self._shard_selects = selects
+        self._clock = clock
+        self._states: dict[str, _WorkflowState] = {}
+        self._summary_enabled = settings.runs_summary
+        self._auth_failures = 0
+        self._auth_retry_at = 0.0
+        self._error: str | None = None
+        self._up = False
+        self._last_duration: float | None = None
+        self._last_deadline: float | None = None
+        self._polled_at: float | None = None
+        self._new_errors: list[tuple[str, str]] = []
+
+    # --- one poll -----------------------------------------------------------------------------
+
+    async def poll(self, deadline: Deadline) -> WorkspaceSnapshot:
+        started = self._clock()
+        self._last_deadline = max(0.0, deadline.remaining())
+        if self.workspace.token.refresh():
+            log.info("token re-read", extra={"workspace": self.workspace.name})
+            self._auth_failures, self._auth_retry_at = 0, 0.0
+        if started < self._auth_retry_at:
+            # The key was rejected: do not burn requests until the backoff ends.
+            return self._snapshot(refreshed=set())
+        try:
+            catalogue = await self.client.list_workflows(deadline)
+        except ApiError as exc:
+            self._set_workspace_error(exc)
+            return self._snapshot(refreshed=set())
+        self._set_workspace_ok()
+        selected = self._select(catalogue.workflows)
+        self._log_new_errors()
+        for wid in list(self._states):
+            if wid not in selected:
+                del self._states[wid]
+        refreshed = await self._refresh_all(selected, deadline)
+        self._last_duration = self._clock() - started
+        self._polled_at = time.time()
+        return self._snapshot(refreshed)
+
+    def _select(self, workflows: Iterable[Workflow]) -> dict[str, Workflow]:
+        ws = self.workspace
+        by_id = {wf.id: wf for wf in workflows}
+        selected: dict[str, Workflow] = {}
+        if ws.workflows is not None:
+            for ref in ws.workflows:
+                if not self._shard_selects(ref.id):
+                    continue
+                entry = by_id.get(ref.id)
+                state = self._state(ref.id, ref.name or (entry.name if entry else ref.id))
+                if entry is None:
+                    self._set_error(state, "not in the workspace's workflow list (deleted?)")
+                else:
+                    selected[ref.id] = entry
+            return selected
+        for wf in by_id.values():
+            if self._shard_selects(wf.id) and ws.discovery.selects(wf.name):
+                selected[wf.id] = wf
+                self._state(wf.id, wf.name).name = wf.name
+        return selected
+
+    def _state(self, wid: str, name: str) -> _WorkflowState:
+        state = self._states.get(wid)
+        if state is None:
+            state = self._states[wid] = _WorkflowState(wid, name)
+        return state
+
+    async def _refresh_all(self, selected: Mapping[str, Workflow], deadline: Deadline) -> set[str]:
+        tasks = {
+            wid: asyncio.ensure_future(self._refresh(self._states[wid], entry, deadline))
+            for wid, entry in selected.items()
+        }
+        if not tasks:
+            return set()
+        # Requests stop themselves at the deadline; the margin only guards against a hang.
+        _done, pending = await asyncio.wait(tasks.values(), timeout=deadline.remaining() + 1.0)
+        for task in pending:
+            task.cancel()
+        refreshed: set[str] = set()
+        for wid, task in tasks.items():
+            state = self._states[wid]
+            if task in pending or task.cancelled():
+                self._set_error(state, "not refreshed within the scrape deadline")
+                continue
+            outcome = task.result()
+            self._apply(state, selected[wid], outcome)
+            if outcome.error is None:
+                refreshed.add(wid)
+        self._log_new_errors()
+        return refreshed
+
+    async def _refresh(
+        self, state: _WorkflowState, entry: Workflow, deadline: Deadline
+    ) -> _Refresh:
+        """Ask what this workflow needs; no state is changed here (see `_apply`)."""
+        out = _Refresh()
+        try:
+            fingerprint = entry.fingerprint()
+            must_list = not state.listed or fingerprint is None
+            must_list = must_list or fingerprint != state.listed_fingerprint
+            # Known active runs are polled while the run list (if needed) is fetched.
+            active_ids = {r.id for r in state.active()}
+            first = asyncio.ensure_future(self._statuses(state.id, active_ids, deadline, out))
+            try:
+                if must_list:
+                    page = await self.client.list_runs(
+                        state.id, self.settings.recent_runs, deadline
+                    )
+                    out.listed = page.items
+                    await self._statuses(
+                        state.id, self._to_fetch(state, page.items, active_ids), deadline, out
+                    )
+            finally:
+                await first
+            await self._summary(state, entry, out, deadline)
+        except ApiError as exc:
+            out.error = exc
+        return out
+
+    def _to_fetch(self, state: _WorkflowState, listed: Iterable[Run], polled: set[str]) -> set[str]:
+        """Runs of a fresh list that need Get Run Status (beyond those already polled)."""
+        listed = list(listed)
+        latest = max(listed, key=lambda r: r.run_number, default=None)
+        want: set[str] = set()
+        for run in listed:
+            known = state.runs.get(run.id)
+            if run.id in polled:
+                continue
+            if known is not None and known.terminal:
+                if not known.detailed and run is latest:
+                    want.add(run.id)  # the latest run's cost needs its full status, once
+                continue
+            if not run.terminal:
+                want.add(run.id)
+            elif state.listed or run is latest:
+                # Finished since the last poll (counted once), or the latest at start-up.
+                want.add(run.id)
+        return want
+
+    async def _statuses(
+        self, workflow_id: str, run_ids: Iterable[str], deadline: Deadline, out: _Refresh
+    ) -> None:
+        run_ids = list(run_ids)
+        if not run_ids:
+            return
+        results = await asyncio.gather(
+            *(self.client.get_run_status(workflow_id, rid, deadline) for rid in run_ids),
+            return_exceptions=True,
+        )
+        for rid, result in zip(run_ids, results, strict=True):
+            if isinstance(result, Run):
+                out.statuses[rid] = result
+            elif isinstance(result, ApiError):
+                if result.not_found:
+                    out.gone.add(rid)
+                out.error = out.error or result
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _summary(
+        self, state: _WorkflowState, entry: Workflow, out: _Refresh, deadline: Deadline
+    ) -> None:
+        if not self._summary_enabled:
+            return
+        counts = entry.run_status_counts
+        if counts is not None:
+            key: object = tuple(counts.get(s, 0) for s in sorted(TERMINAL_STATUSES))
+        else:
+            key = (entry.fingerprint(), entry.last_run_status, len(out.statuses))
+        if state.summary is not None and key == state.summary_key:
+            return
+        try:
+            out.summary = await self.client.runs_summary(state.id, deadline)
+            out.summary_key = key
+        except ApiError as exc:
+            if exc.unauthorized and self._summary_enabled:
+                self._summary_enabled = False
+                log.warning(
+                    "Runs Summary is not allowed for this key; pass ratio is derived from run "
+                    "counts and average run duration is left out",
+                    extra={"workspace": self.workspace.name, "error": str(exc)},
+                )
+                return
+            raise
+
+    def _apply(self, state: _WorkflowState, entry: Workflow, out: _Refresh) -> None:
+        """Merge a refresh into the state, counting each newly finished run exactly once."""
+        previous = state.runs
+        if out.listed is not None and out.error is None:
+            window = {run.id: run for run in out.listed}
+            for rid in list(window):
+                known = previous.get(rid)
+                if known is not None and (known.terminal or known.detailed):
+                    window[rid] = known  # cached detail; terminal runs never change
+            # Active runs older than the window stay watched until they end.
+            for run in state.active():
+                window.setdefault(run.id, run)
+            state.runs = window
+        for rid in out.gone:
+            state.runs.pop(rid, None)
+        for rid, run in out.statuses.items():
+            known = previous.get(rid)
+            if known is not None and known.terminal:
+                if not run.terminal:
+                    log.warning(
+                        "run went back from terminal to active; keeping its final state",
+                        extra={
+                            "workspace": self.workspace.name,
+                            "workflow_id": state.id,
+                            "run_id": rid,
+                            "status": run.status,
+                        },
+                    )
+                elif not known.detailed:
+                    state.runs[rid] = run  # same final state, now with every field
+                continue
+            # Counted when seen finishing: it was active before, or is new since start-up.
+            if run.terminal and (state.listed or known is not None):
+                state.totals.count(run)
+            state.runs[rid] = run
+        if out.error is not None:
+            self._set_error(state, str(out.error))
+            return
+        if out.listed is not None:
+            state.listed = True
+            state.listed_fingerprint = entry.fingerprint()
+        if out.summary is not None:
+            state.summary, state.summary_key = out.summary, out.summary_key
+        state.status_counts = entry.run_status_counts
+        state.last_success = self._clock()
+        if state.error is not None:
+            log.info(
+                "workflow recovered",
+                extra={"workspace": self.workspace.name, "workflow_id": state.id},
+            )
+            state.error = None
+
+    # --- errors, logged once per change -------------------------------------------------------
+
+    def _set_error(self, state: _WorkflowState, message: str) -> None:
+        message = _CREDENTIAL_HINT.sub("Bearer <redacted>", message)
+        if message != state.error:
+            self._new_errors.append((state.id, message))
+        state.error = message
+
+    def _log_new_errors(self) -> None:
+        """One line per workflow whose problem changed; one line in all when there are many."""
+        new, self._new_errors = self._new_errors, []
+        ws = self.workspace.name
+        if len(new) > MAX_ERROR_LINES:
+            log.warning(
+                "%d workflows not refreshed, e.g. %s: %s",
+                len(new),
+                new[0][0],
+                new[0][1],
+                extra={"workspace": ws},
+            )
+            return
+        for wid, message in new:
+            log.warning(
+                "workflow not refreshed: %s", message, extra={"workspace": ws, "workflow_id": wid}
+            )
+
+    def _set_workspace_error(self, exc: ApiError) -> None:
+        message = str(exc)
+        if exc.unauthorized:
+            self._auth_failures += 1
+            backoff = min(AUTH_BACKOFF_MAX, AUTH_BACKOFF_MIN * 2 ** (self._auth_failures - 1))
+            self._auth_retry_at = self._clock() + backoff
+            message += (
+                f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
+            )
+        if message != self._error:
+            log.error(
+                "API unreachable or key rejected: %s",
+                message,
+                extra={"workspace": self.workspace.name},
+            )
+        self._error = message
+        self._up = False
+
+    def _set_workspace_ok(self) -> None:
+        if self._error is not None:
+            log.info("API reachable again", extra={"workspace": self.workspace.name})
+        self._error = None
+        self._up = True
+        self._auth_failures, self._auth_retry_at = 0, 0.0
+
+    # --- snapshot -----------------------------------------------------------------------------
+
+    def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
+        now = self._clock()
+        workflows = []
+        for state in self._states.values():
+            fresh = state.last_success is not None and (
+                now - state.last_success <= self.settings.stale_after
+            )
+            up = state.id in refreshed
+            workflows.append(self._workflow_snapshot(state, up, up or fresh))
+        return WorkspaceSnapshot(
+            name=self.workspace.name,
+            up=self._up,
+            workflows=tuple(workflows),
+            api=self.client.stats,
+            collect_duration=self._last_duration,
+            deadline=self._last_deadline,
+            error=self._error,
+            polled_at=self._polled_at,
+        )
+
+    def _workflow_snapshot(
+        self, state: _WorkflowState, up: bool, has_data: bool
+    ) -> WorkflowSnapshot:
+        totals = state.totals.freeze()
+        if not has_data:
+            error = state.error or self._error or "not refreshed yet"
+            return WorkflowSnapshot(state.id, state.name, False, False, totals, error=error)
+        summary = state.summary
+        counts = state.status_counts or (summary.counts if summary else None)
+        pass_ratio = summary.pass_rate if summary else None
+        if summary is None and state.status_counts is not None:
+            pass_ratio = derived_pass_ratio(state.status_counts)
+        active = tuple(sorted(state.active(), key=lambda r: r.run_number))
+        return WorkflowSnapshot(
+            id=state.id,
+            name=state.name,
+            up=up,
+            has_data=True,
+            totals=totals,
+            status_counts=counts,
+            pass_ratio=pass_ratio,
+            average_duration=summary.average_duration_seconds if summary else None,
+            last_run=state.latest(),
+            active_runs=active if self.settings.run_series else (),
+            error=None if up else (state.error or self._error or "not refreshed"),
+        )
+
+
+def derived_pass_ratio(counts: Mapping[str, int]) -> float | None:
+    """The API's own formula: completed / (completed + failed + cancelled)."""
+    done = sum(counts.get(s, 0) for s in TERMINAL_STATUSES)
+    return counts.get("completed", 0) / done if done else None
+
+
+class Poller:
+    """Polls every workspace; concurrent scrapes share one poll; close polls reuse the last."""
+
+    def __init__(
+        self,
+        workspaces: Iterable[WorkspacePoller],
+        min_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workspaces = tuple(workspaces)
+        self._min_interval = min_interval
+        self._clock = clock
+        self._last: Snapshot | None = None
+        self._last_finished = float("-inf")
+        self._inflight: asyncio.Future[Snapshot] | None = None
+        self.polls = 0
+
+    @property
+    def last(self) -> Snapshot | None:
+        return self._last
+
+    @property
+    def attempted(self) -> bool:
+        return self._last is not None
+
+    async def snapshot(self, timeout: float) -> Snapshot:
+        """The current snapshot, polling if the last one is older than min_interval."""
+        if self._last is not None and self._clock() - self._last_finished < self._min_interval:
+            return self._last
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._poll(timeout))
+            self._inflight.add_done_callback(self._done)
+        try:
+            # shield: a scrape that gives up must not cancel the poll others wait for.
+            return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 1.0)
+        except TimeoutError:
+            return self._last or Snapshot()
+
+    def _done(self, future: asyncio.Future[Snapshot]) -> None:
+        self._inflight = None
+        if not future.cancelled() and future.exception() is None:
+            self._last = future.result()
+            self._last_finished = self._clock()
+
+    async def _poll(self, timeout: float) -> Snapshot:
+        self.polls += 1
+        deadline = Deadline(timeout, self._clock)
+        results = await asyncio.gather(*(ws.poll(deadline) for ws in self.workspaces))
+        return Snapshot(tuple(results), time.time())
+
+    async def aclose(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+        for ws in self.workspaces:
+            await ws.client.aclose()
+
+
+__all__ = ["DeadlineExceeded", "Poller", "WorkspacePoller", "derived_pass_ratio"]

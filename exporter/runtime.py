@@ -1,0 +1,150 @@
+"""Assemble config → clients → pollers → HTTP app, and run it until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from aiohttp import web
+
+from exporter.client import OnePinClient
+from exporter.config import Config
+from exporter.poller import Poller, WorkspacePoller
+from exporter.server import create_app
+
+log = logging.getLogger("exporter")
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    host: str | None
+    port: int
+
+    def url(self, actual_port: int | None = None) -> str:
+        host = self.host or "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{actual_port if actual_port is not None else self.port}"
+
+
+def parse_listen_address(value: str) -> ListenAddress:
+    """`HOST:PORT`, `:PORT` (every interface) or `[IPv6]:PORT`."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"invalid listen address {value!r}: expected HOST:PORT or :PORT")
+    host = host.strip("[]")
+    return ListenAddress(host or None, int(port_text))
+
+
+def build_poller(
+    config: Config,
+    transport: httpx.AsyncBaseTransport | None = None,
+    selects: Callable[[str], bool] = lambda _id: True,
+) -> Poller:
+    pollers = []
+    for ws in config.workspaces:
+        client = OnePinClient(
+            ws.api_url, ws.token, config.http, workspace_id=ws.workspace_id, transport=transport
+        )
+        pollers.append(WorkspacePoller(ws, client, config.collection, selects))
+    return Poller(pollers, config.collection.min_interval)
+
+
+async def serve(
+    config: Config,
+    listen: ListenAddress,
+    stop: asyncio.Event,
+    on_listening: Callable[[str], None] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """Serve until `stop` is set; poll once at start so that /-/ready turns true."""
+    poller = build_poller(config, transport)
+    app = create_app(config, poller)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        await site.start()
+        port = _bound_port(runner, listen.port)
+        url = listen.url(port)
+        log.info("listening", extra={"address": url})
+        if on_listening is not None:
+            on_listening(url)
+        first = asyncio.ensure_future(poller.snapshot(config.collection.max_duration))
+        await stop.wait()
+        first.cancel()
+    finally:
+        await runner.cleanup()
+        await poller.aclose()
+        log.info("stopped")
+
+
+def _bound_port(runner: web.AppRunner, default: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return default
+
+
+class BackgroundExporter:
+    """The exporter in a thread with its own event loop (for tests, benchmarks and the demo)."""
+
+    def __init__(
+        self,
+        config: Config,
+        listen: str = "127.0.0.1:0",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._listen = parse_listen_address(listen)
+        self._transport = transport
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="onepin-exporter", daemon=True)
+        self.url = ""
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        def listening(url: str) -> None:
+            self.url = url
+            self._ready.set()
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await serve(self._config, self._listen, self._stop, listening, self._transport)
+
+        try:
+            self._loop.run_until_complete(main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    def start(self, timeout: float = 10.0) -> BackgroundExporter:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"exporter did not start listening within {timeout}s")
+        if self._error is not None:
+            raise RuntimeError(f"exporter failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"exporter did not stop within {timeout}s")
+
+    def __enter__(self) -> BackgroundExporter:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

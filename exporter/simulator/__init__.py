@@ -1,0 +1,1 @@
+"""A simulator of the OnePin REST API, for demos, tests and benchmarks."""

@@ -1,0 +1,54 @@
+"""The poller's output: plain typed data, no Prometheus types. The collector renders it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from exporter.models import Run
+from exporter.stats import ApiStats, Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTotals:
+    """What this process saw finish, per workflow: the source of the counters."""
+
+    finished: Mapping[str, int]
+    duration: Histogram
+    token_cost: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSnapshot:
+    id: str
+    name: str
+    # True when this poll refreshed the workflow.
+    up: bool
+    # False when there is no data to show (never fetched, or older than collection.stale_after).
+    has_data: bool
+    totals: WorkflowTotals
+    status_counts: Mapping[str, int] | None = None
+    pass_ratio: float | None = None
+    average_duration: float | None = None
+    last_run: Run | None = None
+    active_runs: tuple[Run, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSnapshot:
+    name: str
+    up: bool
+    workflows: tuple[WorkflowSnapshot, ...]
+    api: ApiStats
+    collect_duration: float | None = None
+    deadline: float | None = None
+    error: str | None = None
+    polled_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    workspaces: tuple[WorkspaceSnapshot, ...] = field(default_factory=tuple)
+    taken_at: float | None = None

@@ -1,0 +1,97 @@
+"""Shared helpers: build a config against the fake API, poll, and read the exposition."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from exporter.collector import SnapshotCollector
+from exporter.config import Config, parse_config
+from exporter.poller import Poller
+from exporter.runtime import build_poller
+from exporter.server import ServerState, render
+from exporter.snapshot import Snapshot
+from tests.fakeapi import API, TOKEN, FakeOnePin
+
+
+def make_config(
+    *,
+    api_url: str = API,
+    token: str = TOKEN,
+    workspace: str = "prod",
+    extra_workspace_yaml: str = "",
+    http: str = "{timeout: 5s, max_concurrency: 8, max_retries: 2}",
+    collection: str = "{min_interval: 0s}",
+) -> Config:
+    text = f"""
+workspaces:
+  - name: {workspace}
+    api_url: {api_url}
+    token: {token}
+{extra_workspace_yaml}
+http: {http}
+collection: {collection}
+"""
+    return parse_config(text)
+
+
+def poller_for(fake: FakeOnePin, config: Config | None = None) -> Poller:
+    return build_poller(config or make_config(), transport=fake.transport())
+
+
+def poll(poller: Poller, timeout: float = 5.0) -> Snapshot:
+    async def run() -> Snapshot:
+        return await poller.snapshot(timeout)
+
+    return asyncio.run(run())
+
+
+def exposition(snapshot: Snapshot, triggered_by: bool = False) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(SnapshotCollector(snapshot, triggered_by)).decode()  # type: ignore[arg-type]
+
+
+def samples(text: str) -> list[Sample]:
+    return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample with this name whose labels include `labels`."""
+    found = [s for s in samples(text) if s.name == name and _has(s.labels, labels)]
+    if len(found) > 1:
+        raise AssertionError(f"{len(found)} samples of {name} match {labels}")
+    return found[0].value if found else None
+
+
+def series(text: str, name: str, **labels: str) -> list[Sample]:
+    return [s for s in samples(text) if s.name == name and _has(s.labels, labels)]
+
+
+def _has(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    return all(have.get(k) == v for k, v in want.items())
+
+
+def render_text(snapshot: Snapshot, config: Config) -> str:
+    from prometheus_client import CollectorRegistry
+
+    state = ServerState(config, 0.0, CollectorRegistry(auto_describe=False))
+    body, _ = render(snapshot, state, None)
+    return body.decode()
+
+
+def require_binary(name: str) -> str:
+    """Path of a binary the test needs; skip without it, except in CI where it must exist."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is required in CI (the test command installs it)")
+    pytest.skip(f"{name} not installed")
