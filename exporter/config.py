@@ -59,7 +59,7 @@ class Token:
         self._path = path
         self._mtime: float | None = None
         if path is not None:
-            self.refresh()
+            self._read(path)  # at start-up an unreadable file is an error (OSError)
 
     @property
     def source(self) -> str:
@@ -70,16 +70,17 @@ class Token:
         if self._path is None:
             return False
         try:
-            mtime = self._path.stat().st_mtime
+            if self._path.stat().st_mtime == self._mtime:
+                return False
+            old = self._value
+            self._read(self._path)
         except OSError:
-            return False
-        if mtime == self._mtime:
-            return False
-        self._mtime = mtime
-        new = self._path.read_text(encoding="utf-8").strip()
-        changed = new != self._value
-        self._value = new
-        return changed
+            return False  # keep the last token while the file is being replaced
+        return self._value != old
+
+    def _read(self, path: Path) -> None:
+        self._mtime = path.stat().st_mtime
+        self._value = path.read_text(encoding="utf-8").strip()
 
     def reveal(self) -> str:
         return self._value

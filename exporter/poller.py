@@ -135,9 +135,10 @@ class WorkspacePoller:
         self._set_workspace_ok()
         selected = self._select(catalogue.workflows)
         self._log_new_errors()
+        configured = {ref.id for ref in self.workspace.workflows or ()}
         for wid in list(self._states):
-            if wid not in selected:
-                del self._states[wid]
+            if wid not in selected and wid not in configured:
+                del self._states[wid]  # gone from the API, or no longer selected
         refreshed = await self._refresh_all(selected, deadline)
         self._last_duration = self._clock() - started
         self._polled_at = time.time()

@@ -29,11 +29,20 @@ WORKFLOW_METRICS = [
     "onepin_workflow_last_run_status",
     *(
         f"onepin_workflow_last_run_{s}"
-        for s in (
-            "number finished_steps total_steps total_nodes token_cost cpu_seconds memory_bytes "
-            "api_calls duration_seconds created_timestamp_seconds started_timestamp_seconds "
-            "completed_timestamp_seconds"
-        ).split()
+        for s in [
+            "number",
+            "finished_steps",
+            "total_steps",
+            "total_nodes",
+            "token_cost",
+            "cpu_seconds",
+            "memory_bytes",
+            "api_calls",
+            "duration_seconds",
+            "created_timestamp_seconds",
+            "started_timestamp_seconds",
+            "completed_timestamp_seconds",
+        ]
     ),
     "onepin_workflow_runs_finished_total",
     "onepin_workflow_run_duration_seconds_bucket",
@@ -46,11 +55,19 @@ RUN_METRICS = [
     "onepin_run_status",
     *(
         f"onepin_run_{s}"
-        for s in (
-            "finished_steps total_steps total_nodes token_cost cpu_seconds memory_bytes api_calls "
-            "duration_seconds created_timestamp_seconds started_timestamp_seconds "
-            "updated_timestamp_seconds"
-        ).split()
+        for s in [
+            "finished_steps",
+            "total_steps",
+            "total_nodes",
+            "token_cost",
+            "cpu_seconds",
+            "memory_bytes",
+            "api_calls",
+            "duration_seconds",
+            "created_timestamp_seconds",
+            "started_timestamp_seconds",
+            "updated_timestamp_seconds",
+        ]
     ),
 ]
 HEALTH_METRICS = [

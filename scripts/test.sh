@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what it needs, then lint, types, tests.
+#   ./scripts/test.sh [pytest args...]
+# Needs Python >= 3.11. As root (or with sudo) it installs Debian's prometheus and
+# prometheus-alertmanager for the end-to-end tests; elsewhere those tests skip unless CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo -n"; else sudo=none; fi
+  if [ "$sudo" != none ] && command -v apt-get >/dev/null; then
+    echo "--- installing ${need_apt[*]} (Debian packages)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "--- cannot install ${need_apt[*]}: end-to-end tests will skip (they fail when CI=true)"
+  fi
+fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "--- ruff check";          ruff check .
+echo "--- ruff format --check"; ruff format --check .
+echo "--- mypy";                mypy
+echo "--- pytest";              python -m pytest "$@"

@@ -1,0 +1,107 @@
+"""One failing workflow or endpoint never empties the scrape; a bad key gives onepin_up 0."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fakeapi import FakeOnePin, error, standard_workspace
+from tests.helpers import exposition, make_config, poll, poller_for, series, value
+
+
+def fail_path(suffix: str, response: httpx.Response) -> object:
+    def override(request: httpx.Request) -> httpx.Response | None:
+        return response if request.url.path.endswith(suffix) else None
+
+    return override
+
+
+def test_404_and_malformed_json_on_one_workflow_each_leave_the_others_intact() -> None:
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake)
+    before = exposition(poll(poller))
+    # A new run makes both workflows list their runs again; those calls now fail.
+    fake.workflows["wf-failed"].runs[0].run_number = 4
+    fake.workflows["wf-failed"].runs[0].created_at = "2026-11-29T11:59:00Z"
+    fake.workflows["wf-cancelled"].runs[0].created_at = "2026-11-29T11:59:00Z"
+    fake.overrides += [
+        fail_path("/wf-failed/runs", error(404, "NOT_FOUND", "workflow not found")),
+        fail_path("/wf-cancelled/runs", httpx.Response(200, text="{not json")),
+    ]
+    after = exposition(poll(poller))
+    assert value(after, "onepin_up") == 1
+    assert value(after, "onepin_workflow_up", workflow_id="wf-failed") == 0
+    assert value(after, "onepin_workflow_up", workflow_id="wf-cancelled") == 0
+    for wid in ("wf-running", "wf-completed", "wf-pending", "wf-tokens"):
+        assert value(after, "onepin_workflow_up", workflow_id=wid) == 1, wid
+        for name in ("onepin_workflow_last_run_number", "onepin_workflow_last_run_token_cost"):
+            assert value(after, name, workflow_id=wid) == value(before, name, workflow_id=wid)
+    # The failed workflow's last good data is still served (within stale_after).
+    assert value(after, "onepin_workflow_last_run_number", workflow_id="wf-failed") == 3
+
+
+def test_stale_data_is_dropped_after_stale_after() -> None:
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake, make_config(collection="{min_interval: 0s, stale_after: 0s}"))
+    poll(poller)
+    fake.workflows["wf-failed"].runs[0].created_at = "2026-11-29T11:59:00Z"
+    fake.overrides.append(fail_path("/wf-failed/runs", httpx.Response(500, json={})))
+    text = exposition(poll(poller))
+    assert value(text, "onepin_workflow_up", workflow_id="wf-failed") == 0
+    assert value(text, "onepin_workflow_last_run_number", workflow_id="wf-failed") is None
+    assert value(text, "onepin_workflow_last_run_number", workflow_id="wf-completed") == 7
+
+
+def test_a_rejected_key_gives_onepin_up_0_and_health_metrics_still_served() -> None:
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake, make_config(token="op_live_wrongwrongwrongwrongwrongwrong"))
+    text = exposition(poll(poller))
+    assert value(text, "onepin_up", workspace="prod") == 0
+    assert series(text, "onepin_exporter_build_info")
+    assert value(text, "onepin_api_requests_total", endpoint="list_workflows", code="401") == 1
+    assert not series(text, "onepin_workflow_up")
+
+
+def test_a_rejected_key_backs_off_instead_of_burning_quota() -> None:
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake, make_config(token="op_live_wrongwrongwrongwrongwrongwrong"))
+    for _ in range(20):
+        poll(poller)
+    assert len(fake.requests) == 1
+
+
+def test_a_workflow_whose_run_fails_to_decode_is_marked_and_others_are_not() -> None:
+    fake = FakeOnePin(standard_workspace())
+
+    def bad_status(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith("/r-run-2/status"):
+            return httpx.Response(200, json={"data": {"id": "r-run-2", "status": 7}})
+        return None
+
+    fake.overrides.append(bad_status)
+    text = exposition(poll(poller_for(fake)))
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 0
+    assert value(text, "onepin_workflow_up", workflow_id="wf-pending") == 1
+    assert value(text, "onepin_run_status", run_id="r-pend-1", status="pending") == 1
+
+
+def test_explicit_workflows_missing_from_the_catalogue_are_marked_down() -> None:
+    fake = FakeOnePin(standard_workspace())
+    config = make_config(
+        extra_workspace_yaml="    workflows:\n      - {id: wf-running, name: etl}\n"
+        "      - id: wf-gone\n"
+    )
+    text = exposition(poll(poller_for(fake, config)))
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running", workflow_name="etl") == 1
+    assert value(text, "onepin_workflow_up", workflow_id="wf-gone") == 0
+    assert not series(text, "onepin_workflow_up", workflow_id="wf-completed")
+
+
+def test_discovery_include_and_exclude_select_workflows_by_name() -> None:
+    fake = FakeOnePin(standard_workspace())
+    config = make_config(
+        extra_workspace_yaml="    discovery:\n"
+        "      {include: ['^(nightly|daily|tts)'], exclude: ['^tts']}\n"
+    )
+    text = exposition(poll(poller_for(fake, config)))
+    names = {s.labels["workflow_name"] for s in series(text, "onepin_workflow_up")}
+    assert names == {"nightly-etl", "daily-report"}
