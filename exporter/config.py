@@ -140,20 +140,18 @@ class _Node:
     line: int | None
 
 
-def _convert(node: yaml.Node) -> _Node:
+def _convert(node: yaml.Node, loader: yaml.SafeLoader | None = None) -> _Node:
+    loader = loader or yaml.SafeLoader("")
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, _Node] = {}
         for k, v in node.value:
-            key = (
-                yaml.safe_load(yaml.serialize(k)) if not isinstance(k, yaml.ScalarNode) else k.value
-            )
-            out[str(key)] = _convert(v)
+            out[str(loader.construct_object(k, deep=True))] = _convert(v, loader)
         return _Node(out, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(v) for v in node.value], line)
-    # Let PyYAML resolve the scalar's type (int, bool, null, str ...).
-    return _Node(yaml.safe_load(yaml.serialize(node)), line)
+        return _Node([_convert(v, loader) for v in node.value], line)
+    # PyYAML resolves the scalar's type (int, bool, null, str ...).
+    return _Node(loader.construct_object(node, deep=True), line)
 
 
 class _Checker:
@@ -183,8 +181,10 @@ class _Checker:
                     node.value[key],
                     "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""),
                 )
-        for key in sorted(required - node.value.keys()):
-            self.error(f"{path}.{key}" if path else key, node, "is required")
+        for key in sorted(required):
+            if key not in node.value or node.value[key].value is None:
+                where = node.value.get(key, node)
+                self.error(f"{path}.{key}" if path else key, where, "is required")
         return dict(node.value)
 
     def expand(self, node: _Node, path: str) -> Any:

@@ -158,3 +158,9 @@ def test_config_check_prints_a_redacted_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "workspace production: api_url=https://api.onepin.ai credentials=token" in result.stdout
     assert token not in result.stdout + result.stderr
+
+
+def test_an_empty_value_is_reported_as_missing_not_a_crash() -> None:
+    assert problems("workspaces:\n  - name: a\n    api_url:\n    token: t\n") == [
+        "c.yaml:3: workspaces[0].api_url: is required"
+    ]
