@@ -14,7 +14,7 @@ from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import start_site
 
 DEMO_LISTEN = ListenAddress("127.0.0.1", 9879)
-DEMO_TOKEN = "op_live_DemoDemoDemoDemoDemoDemoDemoDemo"
+DEMO_TOKEN = "op_live_DemoDemoDemoDemoDemoDemoDemoDemo"  # noqa: S105 (public demo key)
 # 30 simulated seconds per real second: runs visibly progress between two scrapes.
 DEMO_SPEED = 30.0
 DEMO_WORKFLOWS = 12

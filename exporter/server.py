@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
@@ -136,12 +137,17 @@ border-bottom:1px solid #ddd}}</style></head>
 """
 
 
-def create_app(config: Config, poller: Poller, extra: Iterable[Collector] = ()) -> web.Application:
+def create_app(
+    config: Config,
+    poller: Poller,
+    extra: Iterable[Collector] = (),
+    middlewares: Iterable[Middleware] = (),
+) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    app = web.Application()
+    app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
     app[STATE_KEY] = ServerState(config, time.time(), registry, tuple(extra))
     app.router.add_get("/metrics", metrics)
