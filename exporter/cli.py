@@ -12,6 +12,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, describe, load_config
 from exporter.logs import LEVELS, setup_logging
 from exporter.runtime import ListenAddress, parse_listen_address, serve
+from exporter.sharding import Shard, parse_shard
 
 DEFAULT_LISTEN = ":9879"
 
@@ -50,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"address to serve /metrics on (default {DEFAULT_LISTEN})",
     )
+    parser.add_argument(
+        "--shard",
+        default="0",
+        metavar="N|auto",
+        help="export only the workflows of shard N (0-based) of --total-shards; 'auto' takes N "
+        "from the hostname's -N suffix (a StatefulSet pod)",
+    )
+    parser.add_argument(
+        "--total-shards",
+        dest="total_shards",
+        type=int,
+        default=1,
+        metavar="M",
+        help="split workflows into M shards by a stable hash of their id (default 1: no sharding)",
+    )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument(
         "--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt"
@@ -73,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config_file:
         parser.error("--config.file is required (or run --demo)")
     try:
+        shard = parse_shard(args.shard, args.total_shards)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
         config = load_config(args.config_file)
     except ConfigError as exc:
         print(
@@ -87,20 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging(args.log_level, args.log_format, lambda: _secrets(config))
     listen = args.listen or parse_listen_address(DEFAULT_LISTEN)
-    return run(config, listen)
+    return run(config, listen, shard)
 
 
 def _secrets(config: Config) -> list[str]:
     return [ws.token.reveal() for ws in config.workspaces]
 
 
-def run(config: Config, listen: ListenAddress) -> int:
+def run(config: Config, listen: ListenAddress, shard: Shard) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, listen, stop)
+        await serve(config, listen, stop, shard=shard)
 
     try:
         asyncio.run(main())

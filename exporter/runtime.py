@@ -15,6 +15,7 @@ from exporter.client import OnePinClient
 from exporter.config import Config
 from exporter.poller import Poller, WorkspacePoller
 from exporter.server import create_app
+from exporter.sharding import NO_SHARDING, Shard
 
 log = logging.getLogger("exporter")
 
@@ -41,16 +42,14 @@ def parse_listen_address(value: str) -> ListenAddress:
 
 
 def build_poller(
-    config: Config,
-    transport: httpx.AsyncBaseTransport | None = None,
-    selects: Callable[[str], bool] = lambda _id: True,
+    config: Config, transport: httpx.AsyncBaseTransport | None = None, shard: Shard = NO_SHARDING
 ) -> Poller:
     pollers = []
     for ws in config.workspaces:
         client = OnePinClient(
             ws.api_url, ws.token, config.http, workspace_id=ws.workspace_id, transport=transport
         )
-        pollers.append(WorkspacePoller(ws, client, config.collection, selects))
+        pollers.append(WorkspacePoller(ws, client, config.collection, shard.selects))
     return Poller(pollers, config.collection.min_interval)
 
 
@@ -60,10 +59,11 @@ async def serve(
     stop: asyncio.Event,
     on_listening: Callable[[str], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    shard: Shard = NO_SHARDING,
 ) -> None:
     """Serve until `stop` is set; poll once at start so that /-/ready turns true."""
-    poller = build_poller(config, transport)
-    app = create_app(config, poller)
+    poller = build_poller(config, transport, shard)
+    app = create_app(config, poller, extra=[shard] if shard.total > 1 else [])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -98,7 +98,9 @@ class BackgroundExporter:
         config: Config,
         listen: str = "127.0.0.1:0",
         transport: httpx.AsyncBaseTransport | None = None,
+        shard: Shard = NO_SHARDING,
     ) -> None:
+        self._shard = shard
         self._config = config
         self._listen = parse_listen_address(listen)
         self._transport = transport
@@ -118,7 +120,9 @@ class BackgroundExporter:
 
         async def main() -> None:
             self._stop = asyncio.Event()
-            await serve(self._config, self._listen, self._stop, listening, self._transport)
+            await serve(
+                self._config, self._listen, self._stop, listening, self._transport, self._shard
+            )
 
         try:
             self._loop.run_until_complete(main())
