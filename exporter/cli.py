@@ -13,6 +13,7 @@ from exporter.config import Config, ConfigError, describe, load_config
 from exporter.logs import LEVELS, setup_logging
 from exporter.runtime import ListenAddress, parse_listen_address, serve
 from exporter.sharding import Shard, parse_shard
+from exporter.webconfig import WebConfig, load_web_config
 
 DEFAULT_LISTEN = ":9879"
 
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST:PORT",
         help=f"address to serve /metrics on (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit format",
     )
     parser.add_argument(
         "--shard",
@@ -94,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         config = load_config(args.config_file)
+        web_config = load_web_config(args.web_config_file) if args.web_config_file else None
     except ConfigError as exc:
         print(
             f"onepin-exporter: invalid configuration ({len(exc.problems)} problems):",
@@ -107,20 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging(args.log_level, args.log_format, lambda: _secrets(config))
     listen = args.listen or parse_listen_address(DEFAULT_LISTEN)
-    return run(config, listen, shard)
+    return run(config, listen, shard, web_config or WebConfig())
 
 
 def _secrets(config: Config) -> list[str]:
     return [ws.token.reveal() for ws in config.workspaces]
 
 
-def run(config: Config, listen: ListenAddress, shard: Shard) -> int:
+def run(config: Config, listen: ListenAddress, shard: Shard, web_config: WebConfig) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, listen, stop, shard=shard)
+        await serve(config, listen, stop, shard=shard, web_config=web_config)
 
     try:
         asyncio.run(main())

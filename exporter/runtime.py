@@ -16,6 +16,9 @@ from exporter.config import Config
 from exporter.poller import Poller, WorkspacePoller
 from exporter.server import create_app
 from exporter.sharding import NO_SHARDING, Shard
+from exporter.webconfig import WebConfig, basic_auth_middleware
+
+NO_WEB_CONFIG = WebConfig()
 
 log = logging.getLogger("exporter")
 
@@ -25,11 +28,11 @@ class ListenAddress:
     host: str | None
     port: int
 
-    def url(self, actual_port: int | None = None) -> str:
+    def url(self, actual_port: int | None = None, scheme: str = "http") -> str:
         host = self.host or "localhost"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{actual_port if actual_port is not None else self.port}"
+        return f"{scheme}://{host}:{actual_port if actual_port is not None else self.port}"
 
 
 def parse_listen_address(value: str) -> ListenAddress:
@@ -60,17 +63,20 @@ async def serve(
     on_listening: Callable[[str], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     shard: Shard = NO_SHARDING,
+    web_config: WebConfig = NO_WEB_CONFIG,
 ) -> None:
     """Serve until `stop` is set; poll once at start so that /-/ready turns true."""
     poller = build_poller(config, transport, shard)
-    app = create_app(config, poller, extra=[shard] if shard.total > 1 else [])
+    middlewares = [basic_auth_middleware(web_config.users)] if web_config.users else []
+    app = create_app(config, poller, [shard] if shard.total > 1 else [], middlewares)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        tls = web_config.ssl_context
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True, ssl_context=tls)
         await site.start()
         port = _bound_port(runner, listen.port)
-        url = listen.url(port)
+        url = listen.url(port, "https" if tls else "http")
         log.info("listening", extra={"address": url})
         if on_listening is not None:
             on_listening(url)
@@ -99,8 +105,10 @@ class BackgroundExporter:
         listen: str = "127.0.0.1:0",
         transport: httpx.AsyncBaseTransport | None = None,
         shard: Shard = NO_SHARDING,
+        web_config: WebConfig = NO_WEB_CONFIG,
     ) -> None:
         self._shard = shard
+        self._web_config = web_config
         self._config = config
         self._listen = parse_listen_address(listen)
         self._transport = transport
@@ -121,7 +129,13 @@ class BackgroundExporter:
         async def main() -> None:
             self._stop = asyncio.Event()
             await serve(
-                self._config, self._listen, self._stop, listening, self._transport, self._shard
+                self._config,
+                self._listen,
+                self._stop,
+                listening,
+                self._transport,
+                self._shard,
+                self._web_config,
             )
 
         try:

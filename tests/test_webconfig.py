@@ -1,0 +1,154 @@
+"""--web.config.file: TLS (and mTLS) and basic auth on /metrics, with real TLS on loopback."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from exporter.config import ConfigError
+from exporter.runtime import BackgroundExporter
+from exporter.webconfig import load_web_config
+from tests.fakeapi import FakeOnePin, standard_workspace
+from tests.helpers import make_config, require_binary, value
+from tests.procs import Prometheus
+
+PASSWORD = "correct horse battery staple"
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    d = tmp_path_factory.mktemp("pki")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)  # fmt: skip
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                      ("client", "extendedKeyUsage=clientAuth")):  # fmt: skip
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)  # fmt: skip
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+                "-out", f"{name}.crt", cwd=d)  # fmt: skip
+    return d
+
+
+def web_config(pki: Path, extra_tls: str = "") -> Path:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path = pki / "web.yml"
+    path.write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"{extra_tls}basic_auth_users:\n  prometheus: '{hashed}'\n"
+    )
+    return path
+
+
+@pytest.fixture
+def secured(pki: Path) -> Iterator[str]:
+    fake = FakeOnePin(standard_workspace())
+    config = load_web_config(web_config(pki))
+    with BackgroundExporter(make_config(), transport=fake.transport(), web_config=config) as e:
+        yield e.url
+
+
+def fetch(
+    url: str, ca: Path, user: str | None = None, password: str = PASSWORD,
+    cert: tuple[Path, Path] | None = None,
+) -> tuple[int, str]:  # fmt: skip
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert:
+        context.load_cert_chain(*cert)
+    headers = {}
+    if user:
+        headers["Authorization"] = (
+            "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        )
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, context=context, timeout=20) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_metrics_need_tls_and_the_right_password(secured: str, pki: Path) -> None:
+    assert secured.startswith("https://127.0.0.1:")
+    status, body = fetch(f"{secured}/metrics", pki / "ca.crt", "prometheus")
+    assert status == 200 and value(body, "onepin_up") == 1
+    assert fetch(f"{secured}/metrics", pki / "ca.crt", "prometheus", "wrong")[0] == 401
+    assert fetch(f"{secured}/metrics", pki / "ca.crt", "intruder")[0] == 401
+    assert fetch(f"{secured}/metrics", pki / "ca.crt")[0] == 401
+    assert fetch(f"{secured}/", pki / "ca.crt")[0] == 401
+    # Health checks answer without credentials (probes), still over TLS.
+    assert fetch(f"{secured}/-/healthy", pki / "ca.crt")[0] == 200
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP is refused
+        urllib.request.urlopen(secured.replace("https", "http") + "/metrics", timeout=10)
+
+
+def test_mtls_requires_a_client_certificate_signed_by_the_ca(pki: Path) -> None:
+    path = web_config(
+        pki, "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
+    )
+    fake = FakeOnePin(standard_workspace())
+    with BackgroundExporter(make_config(), transport=fake.transport(),
+                            web_config=load_web_config(path)) as e:  # fmt: skip
+        client = (pki / "client.crt", pki / "client.key")
+        assert fetch(f"{e.url}/metrics", pki / "ca.crt", "prometheus", cert=client)[0] == 200
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+            fetch(f"{e.url}/metrics", pki / "ca.crt", "prometheus")
+
+
+def test_bad_web_config_names_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(
+        "tls_server_config: {cert_file: missing.crt, key_file: missing.key, min_version: TLS10}\n"
+        "basic_auth_users: {bob: plaintext}\nextra: 1\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_web_config(path)
+    text = "\n".join(err.value.problems)
+    assert "extra: unknown key" in text
+    assert "min_version: expected TLS12 or TLS13" in text
+    assert "cert_file/key_file: cannot load" in text
+    assert "basic_auth_users.bob: expected a bcrypt hash" in text
+    with pytest.raises(ConfigError, match="cannot read web config"):
+        load_web_config(tmp_path / "none.yml")
+
+
+def test_real_prometheus_scrapes_over_tls_with_basic_auth(
+    secured: str, pki: Path, tmp_path: Path
+) -> None:
+    binary = require_binary("prometheus")
+    prometheus = Prometheus(binary, tmp_path, {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [{
+            "job_name": "onepin-tls",
+            "scheme": "https",
+            "tls_config": {"ca_file": str(pki / "ca.crt")},
+            "basic_auth": {"username": "prometheus", "password": PASSWORD},
+            "static_configs": [{"targets": [secured.removeprefix("https://")]}],
+        }, {
+            "job_name": "onepin-wrong-password",
+            "scheme": "https",
+            "tls_config": {"ca_file": str(pki / "ca.crt")},
+            "basic_auth": {"username": "prometheus", "password": "wrong"},
+            "static_configs": [{"targets": [secured.removeprefix("https://")]}],
+        }],
+    })  # fmt: skip
+    try:
+        assert prometheus.wait_query('up{job="onepin-tls"} == 1')
+        assert prometheus.wait_query('onepin_up{job="onepin-tls"} == 1')
+        assert prometheus.wait_query('up{job="onepin-wrong-password"} == 0')
+    finally:
+        prometheus.stop()
