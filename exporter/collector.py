@@ -1,22 +1,21 @@
-"""Turn a snapshot into Prometheus metric families. Every metric name lives in this module.
+"""Turn a snapshot into the exposition text. Every metric name lives in this module.
 
 Rules (design §4.4): base units; a value the API did not send is absent, never 0; state sets emit
 every known status as 0/1 and pass unknown statuses through; run-level series exist only for
 active runs; run ids and user names never label series that outlive a run.
+
+Speed: a big installation has hundreds of thousands of series, most of them unchanged from one
+scrape to the next (idle workflows). The poller hands over the same `WorkflowSnapshot` object while
+a workflow is unchanged, and the lines of each workflow are rendered once per object and cached
+here; a scrape then mostly joins strings. The sample lines are the same in the Prometheus text
+format and in OpenMetrics; only the family headers and the `# EOF` trailer differ.
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
 
 from exporter import __version__
 from exporter.models import KNOWN_STATUSES, TERMINAL_STATUSES, Run
@@ -24,8 +23,22 @@ from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import Histogram
 
 MIB = 1048576.0
-WF_LABELS = ("workspace", "workflow_id", "workflow_name")
-RUN_LABELS = (*WF_LABELS, "run_id", "run_number")
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    type: str  # gauge, counter or histogram
+    help: str
+
+    def header(self, openmetrics: bool) -> str:
+        # In the text format a counter's family is named with its _total suffix.
+        name = self.name + "_total" if self.type == "counter" and not openmetrics else self.name
+        return f"# HELP {name} {self.help}\n# TYPE {name} {self.type}\n"
+
+    @property
+    def sample(self) -> str:
+        return self.name + "_total" if self.type == "counter" else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,112 @@ RUN_GAUGES: tuple[RunGauge, ...] = (
     RunGauge("updated_timestamp_seconds", "When the run was last updated.", lambda r: r.updated_at),
 )
 
+# --- the families, in exposition order -----------------------------------------------------------
+
+BUILD_INFO = Family("onepin_exporter_build_info", "gauge", "Build information; always 1.")
+UP = Family("onepin_up", "gauge", "1 if the last poll reached the API and authenticated.")
+COLLECT_DURATION = Family(
+    "onepin_exporter_collect_duration_seconds", "gauge", "Wall time of the last poll of the API."
+)
+POLL_DEADLINE = Family(
+    "onepin_exporter_poll_deadline_seconds",
+    "gauge",
+    "Time the last poll was allowed (from the scrape timeout, capped by config).",
+)
+API_REQUESTS = Family(
+    "onepin_api_requests",
+    "counter",
+    "Requests sent to the OnePin API, by endpoint and HTTP status (or 'error').",
+)
+API_LATENCY = Family(
+    "onepin_api_request_duration_seconds", "histogram", "Latency of requests to the OnePin API."
+)
+HEALTH_FAMILIES = (BUILD_INFO, UP, COLLECT_DURATION, POLL_DEADLINE, API_REQUESTS, API_LATENCY)
+
+WORKFLOW_UP = Family(
+    "onepin_workflow_up", "gauge", "1 if this workflow's data is from the last poll."
+)
+WORKFLOW_INFO = Family("onepin_workflow_info", "gauge", "A workflow being monitored; always 1.")
+WORKFLOW_RUNS = Family("onepin_workflow_runs", "gauge", "Runs per status, as the API counts them.")
+PASS_RATIO = Family(
+    "onepin_workflow_pass_ratio",
+    "gauge",
+    "completed / (completed + failed + cancelled) runs, as the API computes it.",
+)
+AVERAGE_DURATION = Family(
+    "onepin_workflow_average_run_duration_seconds",
+    "gauge",
+    "Mean duration of completed runs, as the API computes it.",
+)
+LAST_STATUS = Family(
+    "onepin_workflow_last_run_status",
+    "gauge",
+    "Status of the latest run (highest run_number): 1 for its status, 0 for others.",
+)
+LAST_RUN = {
+    g.suffix: Family(f"onepin_workflow_last_run_{g.suffix}", "gauge", f"Latest run: {g.help}")
+    for g in RUN_GAUGES
+}
+FINISHED = Family(
+    "onepin_workflow_runs_finished",
+    "counter",
+    "Runs seen reaching a terminal status by this exporter process.",
+)
+RUN_DURATION = Family(
+    "onepin_workflow_run_duration_seconds",
+    "histogram",
+    "Duration of each run seen finishing by this exporter process.",
+)
+TOKEN_TOTAL = Family(
+    "onepin_workflow_run_token_cost",
+    "counter",
+    "Token cost summed over runs seen finishing by this exporter process.",
+)
+CPU_TOTAL = Family(
+    "onepin_workflow_run_cpu_seconds",
+    "counter",
+    "CPU seconds summed over runs seen finishing by this exporter process.",
+)
+RUN_STATUS = Family(
+    "onepin_run_status", "gauge", "Status of an active run: 1 for its status, 0 for others."
+)
+RUN = {
+    g.suffix: Family(f"onepin_run_{g.suffix}", "gauge", f"Active run: {g.help}")
+    for g in RUN_GAUGES
+    if g.run_level
+}
+WORKFLOW_FAMILIES = (
+    WORKFLOW_UP,
+    WORKFLOW_INFO,
+    WORKFLOW_RUNS,
+    PASS_RATIO,
+    AVERAGE_DURATION,
+    LAST_STATUS,
+    *LAST_RUN.values(),
+    FINISHED,
+    RUN_DURATION,
+    TOKEN_TOTAL,
+    CPU_TOTAL,
+    RUN_STATUS,
+    *RUN.values(),
+)
+
+
+# --- lines ---------------------------------------------------------------------------------------
+
+
+def format_value(value: float) -> str:
+    """A sample value as both exposition formats write it."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
 
 def _status_values(status: str) -> Iterator[tuple[str, float]]:
     """A state set: every known status as 0/1, plus an unknown status as its own value."""
@@ -87,179 +206,127 @@ def _status_values(status: str) -> Iterator[tuple[str, float]]:
         yield status, 1.0
 
 
-def _histogram_buckets(hist: Histogram) -> list[tuple[str, float]]:
-    return [("+Inf" if b == float("inf") else repr(b), float(n)) for b, n in hist.cumulative()]
+def _histogram(name: str, labels: str, hist: Histogram) -> str:
+    sep = "," if labels else ""
+    lines = [
+        f'{name}_bucket{{{labels}{sep}le="{"+Inf" if b == float("inf") else format_value(b)}"}}'
+        f" {format_value(n)}\n"
+        for b, n in hist.cumulative()
+    ]
+    lines.append(f"{name}_count{{{labels}}} {format_value(hist.count)}\n")
+    lines.append(f"{name}_sum{{{labels}}} {format_value(hist.sum)}\n")
+    return "".join(lines)
 
 
-class SnapshotCollector:
-    """A prometheus_client collector over one snapshot (build a new one per scrape)."""
+def workflow_lines(workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> dict[str, bytes]:
+    """Every workflow- and run-level line of one workflow, by family name."""
+    lines: dict[str, list[str]] = {}
 
-    def __init__(self, snapshot: Snapshot, triggered_by_label: bool = False) -> None:
-        self.snapshot = snapshot
-        self.triggered_by_label = triggered_by_label
+    def add(family: Family, labels: str, value: float) -> None:
+        lines.setdefault(family.name, []).append(
+            f"{family.sample}{{{labels}}} {format_value(value)}\n"
+        )
 
-    def collect(self) -> Iterable[Metric]:
-        yield from self._health()
-        yield from self._workflows()
-        yield from self._runs()
-
-    # --- exporter health ----------------------------------------------------------------------
-
-    def _health(self) -> Iterator[Metric]:
-        info = GaugeMetricFamily(
-            "onepin_exporter_build_info",
-            "Build information of the exporter; always 1.",
-            labels=("version", "python_version"),
-        )
-        info.add_metric((__version__, platform.python_version()), 1.0)
-        yield info
-        up = GaugeMetricFamily(
-            "onepin_up",
-            "1 if the last poll reached the API and authenticated.",
-            labels=["workspace"],
-        )
-        duration = GaugeMetricFamily(
-            "onepin_exporter_collect_duration_seconds",
-            "Wall time of the last poll of the API.",
-            labels=["workspace"],
-        )
-        deadline = GaugeMetricFamily(
-            "onepin_exporter_poll_deadline_seconds",
-            "Time the last poll was allowed (from the scrape timeout, capped by config).",
-            labels=["workspace"],
-        )
-        requests = CounterMetricFamily(
-            "onepin_api_requests",
-            "Requests sent to the OnePin API, by endpoint and HTTP status (or 'error').",
-            labels=["workspace", "endpoint", "code"],
-        )
-        latency = HistogramMetricFamily(
-            "onepin_api_request_duration_seconds",
-            "Latency of requests to the OnePin API.",
-            labels=["workspace", "endpoint"],
-        )
-        for ws in self.snapshot.workspaces:
-            up.add_metric([ws.name], 1.0 if ws.up else 0.0)
-            if ws.collect_duration is not None:
-                duration.add_metric([ws.name], ws.collect_duration)
-            if ws.deadline is not None:
-                deadline.add_metric([ws.name], ws.deadline)
-            for (endpoint, code), count in sorted(ws.api.requests.items()):
-                requests.add_metric([ws.name, endpoint, code], float(count))
-            for endpoint, hist in sorted(ws.api.latency.items()):
-                latency.add_metric([ws.name, endpoint], _histogram_buckets(hist), hist.sum)
-        yield from (up, duration, deadline, requests, latency)
-
-    # --- workflow level -----------------------------------------------------------------------
-
-    def _workflows(self) -> Iterator[Metric]:
-        def gauge(name: str, doc: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=[*WF_LABELS, *extra])
-
-        wf_up = gauge("onepin_workflow_up", "1 if this workflow's data is from the last poll.")
-        info = gauge("onepin_workflow_info", "A workflow being monitored; always 1.")
-        runs = gauge("onepin_workflow_runs", "Runs per status, as the API counts them.", ["status"])
-        pass_ratio = gauge(
-            "onepin_workflow_pass_ratio",
-            "completed / (completed + failed + cancelled) runs, as the API computes it.",
-        )
-        avg = gauge(
-            "onepin_workflow_average_run_duration_seconds",
-            "Mean duration of completed runs, as the API computes it.",
-        )
-        last_status = gauge(
-            "onepin_workflow_last_run_status",
-            "Status of the latest run (highest run_number): 1 for its status, 0 for others.",
-            ["status"],
-        )
-        last = {
-            g.suffix: gauge(f"onepin_workflow_last_run_{g.suffix}", f"Latest run: {g.help}")
-            for g in RUN_GAUGES
-        }
-        finished = CounterMetricFamily(
-            "onepin_workflow_runs_finished",
-            "Runs seen reaching a terminal status by this exporter process.",
-            labels=[*WF_LABELS, "status"],
-        )
-        hist = HistogramMetricFamily(
-            "onepin_workflow_run_duration_seconds",
-            "Duration of each run seen finishing by this exporter process.",
-            labels=list(WF_LABELS),
-        )
-        tokens = CounterMetricFamily(
-            "onepin_workflow_run_token_cost",
-            "Token cost summed over runs seen finishing by this exporter process.",
-            labels=list(WF_LABELS),
-        )
-        cpu = CounterMetricFamily(
-            "onepin_workflow_run_cpu_seconds",
-            "CPU seconds summed over runs seen finishing by this exporter process.",
-            labels=list(WF_LABELS),
-        )
-        for ws, wf in self._each_workflow():
-            labels = [ws.name, wf.id, wf.name]
-            wf_up.add_metric(labels, 1.0 if wf.up else 0.0)
-            info.add_metric(labels, 1.0)
-            totals = wf.totals
-            for status in sorted({*TERMINAL_STATUSES, *totals.finished}):
-                finished.add_metric([*labels, status], float(totals.finished.get(status, 0)))
-            hist.add_metric(labels, _histogram_buckets(totals.duration), totals.duration.sum)
-            tokens.add_metric(labels, totals.token_cost)
-            cpu.add_metric(labels, totals.cpu_seconds)
-            if not wf.has_data:
-                continue
-            for status, count in sorted((wf.status_counts or {}).items()):
-                runs.add_metric([*labels, status], float(count))
-            if wf.pass_ratio is not None:
-                pass_ratio.add_metric(labels, wf.pass_ratio)
-            if wf.average_duration is not None:
-                avg.add_metric(labels, wf.average_duration)
-            run = wf.last_run
-            if run is None:
-                continue
+    base = f'workspace="{escape(workspace)}",workflow_id="{escape(wf.id)}",' + (
+        f'workflow_name="{escape(wf.name)}"'
+    )
+    add(WORKFLOW_UP, base, 1.0 if wf.up else 0.0)
+    add(WORKFLOW_INFO, base, 1.0)
+    totals = wf.totals
+    for status in sorted({*TERMINAL_STATUSES, *totals.finished}):
+        add(FINISHED, f'{base},status="{escape(status)}"', float(totals.finished.get(status, 0)))
+    lines[RUN_DURATION.name] = [_histogram(RUN_DURATION.name, base, totals.duration)]
+    add(TOKEN_TOTAL, base, totals.token_cost)
+    add(CPU_TOTAL, base, totals.cpu_seconds)
+    if wf.has_data:
+        for status, count in sorted((wf.status_counts or {}).items()):
+            add(WORKFLOW_RUNS, f'{base},status="{escape(status)}"', float(count))
+        if wf.pass_ratio is not None:
+            add(PASS_RATIO, base, wf.pass_ratio)
+        if wf.average_duration is not None:
+            add(AVERAGE_DURATION, base, wf.average_duration)
+        run = wf.last_run
+        if run is not None:
             for status, value in _status_values(run.status):
-                last_status.add_metric([*labels, status], value)
+                add(LAST_STATUS, f'{base},status="{escape(status)}"', value)
             for g in RUN_GAUGES:
                 reading = g.value(run)
                 if reading is not None:
-                    last[g.suffix].add_metric(labels, reading)
-        yield from (wf_up, info, runs, pass_ratio, avg, last_status, *last.values())
-        yield from (finished, hist, tokens, cpu)
-
-    # --- run level ----------------------------------------------------------------------------
-
-    def _runs(self) -> Iterator[Metric]:
-        status_labels = [*RUN_LABELS, "status"]
-        if self.triggered_by_label:
-            status_labels.append("triggered_by")
-        status = GaugeMetricFamily(
-            "onepin_run_status",
-            "Status of an active run: 1 for its status, 0 for others.",
-            labels=status_labels,
-        )
-        gauges = {
-            g.suffix: GaugeMetricFamily(
-                f"onepin_run_{g.suffix}", f"Active run: {g.help}", labels=list(RUN_LABELS)
-            )
-            for g in RUN_GAUGES
-            if g.run_level
-        }
-        for ws, wf in self._each_workflow():
-            for run in wf.active_runs:
-                labels = [ws.name, wf.id, wf.name, run.id, str(run.run_number)]
-                extra = [run.triggered_by or ""] if self.triggered_by_label else []
-                for value_status, value in _status_values(run.status):
-                    status.add_metric([*labels, value_status, *extra], value)
-                for g in RUN_GAUGES:
-                    if not g.run_level:
-                        continue
+                    add(LAST_RUN[g.suffix], base, reading)
+        for run in wf.active_runs:
+            run_labels = f'{base},run_id="{escape(run.id)}",run_number="{run.run_number}"'
+            user = f',triggered_by="{escape(run.triggered_by or "")}"' if triggered_by else ""
+            for status, value in _status_values(run.status):
+                add(RUN_STATUS, f'{run_labels},status="{escape(status)}"{user}', value)
+            for g in RUN_GAUGES:
+                if g.run_level:
                     reading = g.value(run)
                     if reading is not None:
-                        gauges[g.suffix].add_metric(labels, reading)
-        yield status
-        yield from gauges.values()
+                        add(RUN[g.suffix], run_labels, reading)
+    return {name: "".join(parts).encode() for name, parts in lines.items()}
 
-    def _each_workflow(self) -> Iterator[tuple[WorkspaceSnapshot, WorkflowSnapshot]]:
-        for ws in self.snapshot.workspaces:
+
+def _health_lines(workspaces: Iterable[WorkspaceSnapshot]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {f.name: [] for f in HEALTH_FAMILIES}
+    out[BUILD_INFO.name].append(
+        f'{BUILD_INFO.name}{{version="{escape(__version__)}",'
+        f'python_version="{platform.python_version()}"}} 1.0\n'
+    )
+    for ws in workspaces:
+        label = f'workspace="{escape(ws.name)}"'
+        out[UP.name].append(f"{UP.name}{{{label}}} {1.0 if ws.up else 0.0}\n")
+        if ws.collect_duration is not None:
+            out[COLLECT_DURATION.name].append(
+                f"{COLLECT_DURATION.name}{{{label}}} {format_value(ws.collect_duration)}\n"
+            )
+        if ws.deadline is not None:
+            out[POLL_DEADLINE.name].append(
+                f"{POLL_DEADLINE.name}{{{label}}} {format_value(ws.deadline)}\n"
+            )
+        for (endpoint, code), count in sorted(ws.api.requests.items()):
+            out[API_REQUESTS.name].append(
+                f'{API_REQUESTS.sample}{{{label},endpoint="{escape(endpoint)}",'
+                f'code="{escape(code)}"}} {format_value(count)}\n'
+            )
+        for endpoint, hist in sorted(ws.api.latency.items()):
+            labels = f'{label},endpoint="{escape(endpoint)}"'
+            out[API_LATENCY.name].append(_histogram(API_LATENCY.name, labels, hist))
+    return out
+
+
+class Renderer:
+    """Renders snapshots, caching each workflow's lines while its snapshot object is the same."""
+
+    def __init__(self, triggered_by_label: bool = False) -> None:
+        self.triggered_by_label = triggered_by_label
+        self._cache: dict[tuple[str, str], tuple[WorkflowSnapshot, dict[str, bytes]]] = {}
+
+    def chunks(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[bytes]:
+        """The snapshot's families, one chunk each, without `# EOF` (more may follow).
+
+        Chunks are made as they are asked for, so that a big exposition is never in memory
+        twice: the server writes (and compresses) each chunk before the next one is made.
+        """
+        health = _health_lines(snapshot.workspaces)
+        cache: dict[tuple[str, str], tuple[WorkflowSnapshot, dict[str, bytes]]] = {}
+        per_workflow: list[dict[str, bytes]] = []
+        for ws in snapshot.workspaces:
             for wf in ws.workflows:
-                yield ws, wf
+                key = (ws.name, wf.id)
+                cached = self._cache.get(key)
+                if cached is None or cached[0] is not wf:
+                    cached = (wf, workflow_lines(ws.name, wf, self.triggered_by_label))
+                cache[key] = cached
+                per_workflow.append(cached[1])
+        self._cache = cache  # workflows gone from the snapshot leave the cache
+        for family in HEALTH_FAMILIES:
+            if health[family.name]:
+                yield (family.header(openmetrics) + "".join(health[family.name])).encode()
+        for family in WORKFLOW_FAMILIES:
+            name = family.name
+            parts = [lines[name] for lines in per_workflow if name in lines]
+            if parts:
+                yield family.header(openmetrics).encode() + b"".join(parts)
+
+    def render(self, snapshot: Snapshot, openmetrics: bool = False) -> str:
+        return b"".join(self.chunks(snapshot, openmetrics)).decode()

@@ -69,6 +69,9 @@ class _WorkflowState:
     totals: _Totals = field(default_factory=_Totals)
     last_success: float | None = None
     error: str | None = None
+    # The last snapshot handed out, reused while nothing changed (the collector caches its
+    # rendered lines by object): (up, has_data, error) it was made for, and the snapshot.
+    published: tuple[tuple[bool, bool, str | None], WorkflowSnapshot] | None = None
 
     def latest(self) -> Run | None:
         return max(self.runs.values(), key=lambda r: r.run_number, default=None)
@@ -162,7 +165,9 @@ class WorkspacePoller:
         for wf in by_id.values():
             if self._shard_selects(wf.id) and ws.discovery.selects(wf.name):
                 selected[wf.id] = wf
-                self._state(wf.id, wf.name).name = wf.name
+                state = self._state(wf.id, wf.name)
+                if state.name != wf.name:  # renamed: new label values
+                    state.name, state.published = wf.name, None
         return selected
 
     def _state(self, wid: str, name: str) -> _WorkflowState:
@@ -291,6 +296,8 @@ class WorkspacePoller:
 
     def _apply(self, state: _WorkflowState, entry: Workflow, out: _Refresh) -> None:
         """Merge a refresh into the state, counting each newly finished run exactly once."""
+        if out.listed is not None or out.statuses or out.gone or out.summary is not None:
+            state.published = None
         previous = state.runs
         if out.listed is not None and out.error is None:
             window = {run.id: run for run in out.listed}
@@ -332,7 +339,9 @@ class WorkspacePoller:
             state.listed_fingerprint = entry.fingerprint()
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
-        state.status_counts = entry.run_status_counts
+        if entry.run_status_counts != state.status_counts:
+            state.status_counts = entry.run_status_counts
+            state.published = None
         state.last_success = self._clock()
         if state.error is not None:
             log.info(
@@ -415,6 +424,16 @@ class WorkspacePoller:
         )
 
     def _workflow_snapshot(
+        self, state: _WorkflowState, up: bool, has_data: bool
+    ) -> WorkflowSnapshot:
+        key = (up, has_data, None if up else state.error or self._error)
+        if state.published is not None and state.published[0] == key:
+            return state.published[1]
+        snapshot = self._build_workflow_snapshot(state, up, has_data)
+        state.published = (key, snapshot)
+        return snapshot
+
+    def _build_workflow_snapshot(
         self, state: _WorkflowState, up: bool, has_data: bool
     ) -> WorkflowSnapshot:
         totals = state.totals.freeze()

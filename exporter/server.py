@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import gzip
 import html
 import time
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.collector import SnapshotCollector
+from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+# The classic text format, which every Prometheus version parses.
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Without the header (a person with curl), allow the poll this long, capped by config.
 DEFAULT_SCRAPE_TIMEOUT = 10.0
 POLLER_KEY = web.AppKey("poller", Poller)
@@ -30,8 +39,9 @@ POLLER_KEY = web.AppKey("poller", Poller)
 class ServerState:
     config: Config
     started_at: float
-    process_registry: CollectorRegistry
-    extra_collectors: tuple[Collector, ...] = ()
+    # The process's own metrics, and any extra collectors (shard gauges).
+    registry: CollectorRegistry
+    renderer: Renderer
 
 
 STATE_KEY = web.AppKey("state", ServerState)
@@ -49,22 +59,17 @@ def poll_timeout(header: str | None, cap: float) -> float:
     return max(0.1, min(cap, scrape_timeout - margin))
 
 
-class _Combined:
-    """One scrape's collectors: process metrics plus the snapshot's families."""
-
-    def __init__(self, collectors: Iterable[Collector]) -> None:
-        self._collectors = tuple(collectors)
-
-    def collect(self) -> Iterable[object]:
-        for collector in self._collectors:
-            yield from collector.collect()
-
-
-def render(snapshot: Snapshot, state: ServerState, accept: str | None) -> tuple[bytes, str]:
-    collector = SnapshotCollector(snapshot, state.config.collection.triggered_by_label)
-    encoder, content_type = choose_encoder(accept or "")
-    combined = _Combined((state.process_registry, *state.extra_collectors, collector))
-    return encoder(combined), content_type  # type: ignore[arg-type]
+def render(
+    snapshot: Snapshot, state: ServerState, accept: str | None
+) -> tuple[Iterator[bytes], str]:
+    """Text format, or OpenMetrics when the scraper asks for it (Prometheus does)."""
+    if "application/openmetrics-text" in (accept or ""):
+        own = openmetrics_exposition.generate_latest(state.registry)  # type: ignore[no-untyped-call]
+        own = own.removesuffix(b"# EOF\n")
+        body = state.renderer.chunks(snapshot, openmetrics=True)
+        return chain((own,), body, (b"# EOF\n",)), openmetrics_exposition.CONTENT_TYPE_LATEST
+    own = generate_latest(state.registry)
+    return chain((own,), state.renderer.chunks(snapshot)), TEXT_CONTENT_TYPE
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -74,12 +79,19 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration
     )
     snapshot = await poller.snapshot(timeout)
-    body, content_type = render(snapshot, state, request.headers.get("Accept"))
-    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding, Accept"}
+    chunks, content_type = render(snapshot, state, request.headers.get("Accept"))
+    response = web.StreamResponse(headers={"Content-Type": content_type, "Vary": "Accept-Encoding"})
+    compressor = None
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return web.Response(body=body, headers=headers)
+        compressor = zlib.compressobj(5, zlib.DEFLATED, 31)  # 31: gzip framing
+        response.headers["Content-Encoding"] = "gzip"
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(compressor.compress(chunk) if compressor else chunk)
+    if compressor:
+        await response.write(compressor.flush())
+    await response.write_eof()
+    return response
 
 
 async def healthy(_request: web.Request) -> web.Response:
@@ -147,9 +159,12 @@ def create_app(
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    for collector in extra:
+        registry.register(collector)
     app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
-    app[STATE_KEY] = ServerState(config, time.time(), registry, tuple(extra))
+    renderer = Renderer(config.collection.triggered_by_label)
+    app[STATE_KEY] = ServerState(config, time.time(), registry, renderer)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)

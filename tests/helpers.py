@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from exporter.collector import SnapshotCollector
+from exporter.collector import Renderer
 from exporter.config import Config, parse_config
 from exporter.poller import Poller
 from exporter.runtime import build_poller
@@ -54,9 +54,7 @@ def poll(poller: Poller, timeout: float = 5.0) -> Snapshot:
 
 
 def exposition(snapshot: Snapshot, triggered_by: bool = False) -> str:
-    from prometheus_client import generate_latest
-
-    return generate_latest(SnapshotCollector(snapshot, triggered_by)).decode()  # type: ignore[arg-type]
+    return Renderer(triggered_by).render(snapshot)
 
 
 def samples(text: str) -> list[Sample]:
@@ -79,12 +77,15 @@ def _has(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def render_text(snapshot: Snapshot, config: Config) -> str:
-    from prometheus_client import CollectorRegistry
+def render_text(snapshot: Snapshot, config: Config, accept: str | None = None) -> str:
+    """What /metrics serves: process metrics and the snapshot's families."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
 
-    state = ServerState(config, 0.0, CollectorRegistry(auto_describe=False))
-    body, _ = render(snapshot, state, None)
-    return body.decode()
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    state = ServerState(config, 0.0, registry, Renderer())
+    chunks, _ = render(snapshot, state, accept)
+    return b"".join(chunks).decode()
 
 
 def require_binary(name: str) -> str:

@@ -14,6 +14,7 @@ from tests.helpers import (
     poller_for,
     render_text,
     require_binary,
+    samples,
     series,
     value,
 )
@@ -323,3 +324,54 @@ def test_workflow_without_run_status_counts_falls_back_to_runs_summary() -> None
     text = exposition(poll(poller_for(fake)))
     assert value(text, "onepin_workflow_runs", workflow_id="wf-old", status="completed") == 1
     assert value(text, "onepin_workflow_pass_ratio", workflow_id="wf-old") == 1.0
+
+
+def test_unchanged_workflows_are_handed_over_as_the_same_snapshot_object() -> None:
+    # The collector caches rendered lines per snapshot object: an idle workflow must keep its
+    # object, and a changed one must get a new one (or the scrape would show stale values).
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake)
+    first = {wf.id: wf for wf in poll(poller).workspaces[0].workflows}
+    fake.workflows["wf-completed"].runs[0].finished_steps = 10  # no catalogue change: not seen
+    fake.workflows["wf-failed"].runs.append(FakeRun("r-fail-2", 4, "running"))
+    second = {wf.id: wf for wf in poll(poller).workspaces[0].workflows}
+    assert second["wf-idle"] is first["wf-idle"]
+    assert second["wf-completed"] is first["wf-completed"]
+    assert second["wf-failed"] is not first["wf-failed"]
+    assert second["wf-running"] is not first["wf-running"]  # its active run was polled
+    text = exposition(poll(poller))
+    assert value(text, "onepin_run_status", run_id="r-fail-2", status="running") == 1
+
+
+def test_renamed_workflow_gets_new_labels() -> None:
+    fake = FakeOnePin(standard_workspace())
+    poller = poller_for(fake)
+    poll(poller)
+    fake.workflows["wf-idle"].name = "renamed"
+    text = exposition(poll(poller))
+    assert value(text, "onepin_workflow_info", workflow_id="wf-idle", workflow_name="renamed") == 1
+    assert not series(text, "onepin_workflow_info", workflow_name="never-ran")
+
+
+def test_openmetrics_output_parses_and_matches_the_text_format() -> None:
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as parse_openmetrics,
+    )
+
+    fake = FakeOnePin(standard_workspace())
+    config = make_config()
+    snapshot = poll(poller_for(fake, config))
+    om = render_text(snapshot, config, "application/openmetrics-text; version=1.0.0")
+    assert om.endswith("# EOF\n") and om.count("# EOF") == 1
+    om_samples = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in parse_openmetrics(om)
+        for s in f.samples
+        if s.name.startswith("onepin_")
+    }
+    text_samples = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for s in samples(render_text(snapshot, config))
+        if s.name.startswith("onepin_")
+    }
+    assert om_samples == text_samples
