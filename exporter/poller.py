@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.client import ApiError, Deadline, DeadlineExceeded, OnePinClient
@@ -81,6 +81,27 @@ class _WorkflowState:
 
 
 @dataclass(slots=True)
+class _Early:
+    """Get Run Status of a workflow's known active runs, started before the catalogue is in."""
+
+    out: _Refresh
+    task: asyncio.Future[None]
+    run_ids: set[str]
+
+    @staticmethod
+    def start(
+        statuses: Callable[[str, Iterable[str], Deadline, _Refresh], Awaitable[None]],
+        state: _WorkflowState,
+        deadline: Deadline,
+    ) -> _Early:
+        out = _Refresh()
+        run_ids = {r.id for r in state.active()}
+        return _Early(
+            out, asyncio.ensure_future(statuses(state.id, run_ids, deadline, out)), run_ids
+        )
+
+
+@dataclass(slots=True)
 class _Refresh:
     """The outcome of refreshing one workflow, applied to its state in one step."""
 
@@ -130,9 +151,17 @@ class WorkspacePoller:
         if started < self._auth_retry_at:
             # The key was rejected: do not burn requests until the backoff ends.
             return self._snapshot(refreshed=set())
+        # Active runs are polled while the catalogue is fetched: neither needs the other.
+        early = {
+            wid: _Early.start(self._statuses, state, deadline)
+            for wid, state in self._states.items()
+            if state.active()
+        }
         try:
             catalogue = await self.client.list_workflows(deadline)
         except ApiError as exc:
+            for pending in early.values():
+                pending.task.cancel()
             self._set_workspace_error(exc)
             return self._snapshot(refreshed=set())
         self._set_workspace_ok()
@@ -142,7 +171,9 @@ class WorkspacePoller:
         for wid in list(self._states):
             if wid not in selected and wid not in configured:
                 del self._states[wid]  # gone from the API, or no longer selected
-        refreshed = await self._refresh_all(selected, deadline)
+        for wid in early.keys() - selected.keys():
+            early[wid].task.cancel()
+        refreshed = await self._refresh_all(selected, deadline, early)
         self._last_duration = self._clock() - started
         self._polled_at = time.time()
         return self._snapshot(refreshed)
@@ -176,9 +207,13 @@ class WorkspacePoller:
             state = self._states[wid] = _WorkflowState(wid, name)
         return state
 
-    async def _refresh_all(self, selected: Mapping[str, Workflow], deadline: Deadline) -> set[str]:
+    async def _refresh_all(
+        self, selected: Mapping[str, Workflow], deadline: Deadline, early: Mapping[str, _Early]
+    ) -> set[str]:
         tasks = {
-            wid: asyncio.ensure_future(self._refresh(self._states[wid], entry, deadline))
+            wid: asyncio.ensure_future(
+                self._refresh(self._states[wid], entry, deadline, early.get(wid))
+            )
             for wid, entry in selected.items()
         }
         if not tasks:
@@ -201,17 +236,16 @@ class WorkspacePoller:
         return refreshed
 
     async def _refresh(
-        self, state: _WorkflowState, entry: Workflow, deadline: Deadline
+        self, state: _WorkflowState, entry: Workflow, deadline: Deadline, early: _Early | None
     ) -> _Refresh:
         """Ask what this workflow needs; no state is changed here (see `_apply`)."""
-        out = _Refresh()
+        if early is None:
+            early = _Early.start(self._statuses, state, deadline)
+        out, first, active_ids = early.out, early.task, early.run_ids
         try:
             fingerprint = entry.fingerprint()
             must_list = not state.listed or fingerprint is None
             must_list = must_list or fingerprint != state.listed_fingerprint
-            # Known active runs are polled while the run list (if needed) is fetched.
-            active_ids = {r.id for r in state.active()}
-            first = asyncio.ensure_future(self._statuses(state.id, active_ids, deadline, out))
             try:
                 if must_list:
                     page = await self.client.list_runs(
