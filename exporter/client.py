@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 PAGE_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024
+URL_CACHE_SIZE = 50_000
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 5.0
@@ -172,6 +173,8 @@ class OnePinClient:
         self._workspace_id = workspace_id
         self.stats = stats if stats is not None else ApiStats()
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+        self._workflow_memo: dict[str, tuple[Any, Workflow]] = {}
         limits = httpx.Limits(
             max_connections=settings.max_concurrency,
             max_keepalive_connections=settings.max_concurrency,
@@ -193,7 +196,7 @@ class OnePinClient:
     async def list_workflows(self, deadline: Deadline) -> WorkflowCatalogue:
         """Every workflow of the workspace: the first page, then the rest in parallel."""
         first = await self._page(
-            "list_workflows", "/workflows", 0, {}, parse_workflow_page, deadline
+            "list_workflows", "/workflows", 0, {}, self._parse_workflows, deadline
         )
         pages = [first]
         total = first.pagination.total
@@ -204,7 +207,7 @@ class OnePinClient:
                 pages += await asyncio.gather(
                     *(
                         self._page(
-                            "list_workflows", "/workflows", off, {}, parse_workflow_page, deadline
+                            "list_workflows", "/workflows", off, {}, self._parse_workflows, deadline
                         )
                         for off in range(step, total, step)
                     )
@@ -215,7 +218,7 @@ class OnePinClient:
             while page.items and len(page.items) >= (page.pagination.limit or PAGE_LIMIT):
                 offset += len(page.items)
                 page = await self._page(
-                    "list_workflows", "/workflows", offset, {}, parse_workflow_page, deadline
+                    "list_workflows", "/workflows", offset, {}, self._parse_workflows, deadline
                 )
                 pages.append(page)
         seen: dict[str, Workflow] = {}
@@ -262,6 +265,23 @@ class OnePinClient:
             return parse(body)
         except DecodeError as exc:
             raise ApiError(endpoint, f"unexpected response: {exc}") from None
+
+    def _parse_workflows(self, body: Any) -> Page[Workflow]:
+        page = parse_workflow_page(body, self._workflow_memo)
+        if len(self._workflow_memo) > URL_CACHE_SIZE:
+            self._workflow_memo.clear()
+        return page
+
+    def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
+        """Parsed once: httpx validates every character of a URL, which costs more CPU than
+        the rest of a request; a poll asks for the same URLs again and again."""
+        key = (path, tuple(params.items()))
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            url = self._urls[key] = httpx.URL(self._base + path, params=params)
+        return url
 
     def _headers(self) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
@@ -342,7 +362,7 @@ class OnePinClient:
         self, path: str, params: Mapping[str, str], timeout: float
     ) -> tuple[int, httpx.Headers, bytes]:
         request = self._http.build_request(
-            "GET", self._base + path, params=params, headers=self._headers(), timeout=timeout
+            "GET", self._url(path, params), headers=self._headers(), timeout=timeout
         )
         response = await self._http.send(request, stream=True)
         try:

@@ -171,7 +171,7 @@ class Run:
 
     @property
     def terminal(self) -> bool:
-        return is_terminal(self.status)
+        return self.status in TERMINAL_STATUSES
 
     def usage_value(self, key: str) -> float | None:
         return None if self.usage is None else self.usage.get(key)
@@ -291,12 +291,26 @@ def parse_run(
     )
 
 
-def parse_workflow_page(body: Any) -> Page[Workflow]:
+def parse_workflow_page(
+    body: Any, memo: dict[str, tuple[Any, Workflow]] | None = None
+) -> Page[Workflow]:
+    """A page of List Workflows. With `memo`, an item equal to the one seen last time for the
+    same id is not parsed again (most of a big catalogue is unchanged from poll to poll)."""
     data = _data(body, "list workflows")
     if not isinstance(data, list):
         raise DecodeError("list workflows: 'data' is not a list")
-    items = tuple(parse_workflow(item, f"data[{i}]") for i, item in enumerate(data))
-    return Page(items, parse_meta(body), parse_pagination(body))
+    items = []
+    for i, item in enumerate(data):
+        wid = item.get("id") if isinstance(item, Mapping) else None
+        seen = memo.get(wid) if memo is not None and isinstance(wid, str) else None
+        if seen is not None and seen[0] == item:
+            items.append(seen[1])
+            continue
+        workflow = parse_workflow(item, f"data[{i}]")
+        if memo is not None:
+            memo[workflow.id] = (item, workflow)
+        items.append(workflow)
+    return Page(tuple(items), parse_meta(body), parse_pagination(body))
 
 
 def parse_run_page(body: Any) -> Page[Run]:

@@ -72,12 +72,16 @@ class _WorkflowState:
     # The last snapshot handed out, reused while nothing changed (the collector caches its
     # rendered lines by object): (up, has_data, error) it was made for, and the snapshot.
     published: tuple[tuple[bool, bool, str | None], WorkflowSnapshot] | None = None
+    _active: list[Run] | None = None
 
     def latest(self) -> Run | None:
         return max(self.runs.values(), key=lambda r: r.run_number, default=None)
 
     def active(self) -> list[Run]:
-        return [r for r in self.runs.values() if not r.terminal]
+        """The runs not yet terminal (cached: asked for several times per poll)."""
+        if self._active is None:
+            self._active = [r for r in self.runs.values() if not r.terminal]
+        return self._active
 
 
 @dataclass(slots=True)
@@ -210,19 +214,30 @@ class WorkspacePoller:
     async def _refresh_all(
         self, selected: Mapping[str, Workflow], deadline: Deadline, early: Mapping[str, _Early]
     ) -> set[str]:
-        tasks = {
-            wid: asyncio.ensure_future(
-                self._refresh(self._states[wid], entry, deadline, early.get(wid))
-            )
-            for wid, entry in selected.items()
-        }
+        tasks: dict[str, asyncio.Future[_Refresh]] = {}
+        refreshed: set[str] = set()
+        for wid, entry in selected.items():
+            state = self._states[wid]
+            if (
+                wid in early
+                or state.active()
+                or self._must_list(state, entry)
+                or self._wants_summary(state, self._summary_key(entry, 0))
+            ):
+                tasks[wid] = asyncio.ensure_future(
+                    self._refresh(state, entry, deadline, early.get(wid))
+                )
+            else:
+                # Idle and unchanged: no request, and no task either (thousands per poll).
+                self._apply(state, entry, _Refresh())
+                refreshed.add(wid)
         if not tasks:
-            return set()
+            self._log_new_errors()
+            return refreshed
         # Requests stop themselves at the deadline; the margin only guards against a hang.
         _done, pending = await asyncio.wait(tasks.values(), timeout=deadline.remaining() + 1.0)
         for task in pending:
             task.cancel()
-        refreshed: set[str] = set()
         for wid, task in tasks.items():
             state = self._states[wid]
             if task in pending or task.cancelled():
@@ -243,11 +258,8 @@ class WorkspacePoller:
             early = _Early.start(self._statuses, state, deadline)
         out, first, active_ids = early.out, early.task, early.run_ids
         try:
-            fingerprint = entry.fingerprint()
-            must_list = not state.listed or fingerprint is None
-            must_list = must_list or fingerprint != state.listed_fingerprint
             try:
-                if must_list:
+                if self._must_list(state, entry):
                     page = await self.client.list_runs(
                         state.id, self.settings.recent_runs, deadline
                     )
@@ -302,17 +314,28 @@ class WorkspacePoller:
             elif isinstance(result, BaseException):
                 raise result
 
+    @staticmethod
+    def _must_list(state: _WorkflowState, entry: Workflow) -> bool:
+        """List runs when the catalogue says a run was created (or cannot tell)."""
+        fingerprint = entry.fingerprint()
+        return not state.listed or fingerprint is None or fingerprint != state.listed_fingerprint
+
+    @staticmethod
+    def _summary_key(entry: Workflow, statuses_seen: int) -> object:
+        """What changes when the summary's figures can change: the finished-run counts."""
+        counts = entry.run_status_counts
+        if counts is not None:
+            return tuple(counts.get(s, 0) for s in sorted(TERMINAL_STATUSES))
+        return (entry.fingerprint(), entry.last_run_status, statuses_seen)
+
+    def _wants_summary(self, state: _WorkflowState, key: object) -> bool:
+        return self._summary_enabled and (state.summary is None or key != state.summary_key)
+
     async def _summary(
         self, state: _WorkflowState, entry: Workflow, out: _Refresh, deadline: Deadline
     ) -> None:
-        if not self._summary_enabled:
-            return
-        counts = entry.run_status_counts
-        if counts is not None:
-            key: object = tuple(counts.get(s, 0) for s in sorted(TERMINAL_STATUSES))
-        else:
-            key = (entry.fingerprint(), entry.last_run_status, len(out.statuses))
-        if state.summary is not None and key == state.summary_key:
+        key = self._summary_key(entry, len(out.statuses))
+        if not self._wants_summary(state, key):
             return
         try:
             out.summary = await self.client.runs_summary(state.id, deadline)
@@ -365,6 +388,8 @@ class WorkspacePoller:
             if run.terminal and (state.listed or known is not None):
                 state.totals.count(run)
             state.runs[rid] = run
+        if state.published is None:
+            state._active = None  # runs changed: recomputed when next asked for
         if out.error is not None:
             self._set_error(state, str(out.error))
             return
