@@ -6,7 +6,7 @@
 Starts the simulator (benchmark shape: A workflows with one long active run, the rest idle) and
 the exporter as separate processes, scrapes it cold and then at steady state, and prints per
 scrape: wall time, API calls by endpoint against the minimum ⌈W/100⌉ + A, wall time against its
-lower bound L × ⌈calls / concurrency⌉, exposition size and render time; then the exporter
+lower bound L x ⌈calls / concurrency⌉, exposition size and render time; then the exporter
 process's peak RSS and CPU time per API call; then a naive baseline (sequential, no caching: list
 every workflow's newest runs, then Get Run Status of each active one) and our/baseline ratios.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.procs import Process, start_exporter, start_simulator  # noqa: E402
+from tests.procs import Process, start_exporter, start_simulator
 
 TOKEN = "op_live_BenchBenchBenchBenchBenchBenchBe"
 SCRAPE_TIMEOUT = 10.0
@@ -117,15 +117,21 @@ def main() -> int:
     w, a, lat, conc = args.workflows, args.active_runs, args.latency_ms / 1000, args.concurrency
     minimum = math.ceil(w / 100) + a
     bound = lat * math.ceil(minimum / conc)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; W={w} A={a} L={args.latency_ms:g}ms "
-          f"http.max_concurrency={conc}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; W={w} A={a} L={args.latency_ms:g}ms "
+        f"http.max_concurrency={conc}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sim, api = start_simulator(
-            workdir, TOKEN, f"--workflows={w}", f"--active-runs={a}",
-            f"--latency-ms={args.latency_ms}", "--seed=1",
-        )  # fmt: skip
+            workdir,
+            TOKEN,
+            f"--workflows={w}",
+            f"--active-runs={a}",
+            f"--latency-ms={args.latency_ms}",
+            "--seed=1",
+        )
         exporter_proc: Process | None = None
         try:
             exporter_proc, exporter = start_exporter(
@@ -136,8 +142,10 @@ def main() -> int:
             )
             pid = exporter_proc.proc.pid
             cold = scrape(exporter, api)
-            print(f"\ncold scrape:   {cold.wall:6.2f}s  {cold.total} calls ({fmt_calls(cold.calls)})"
-                  f"  within {SCRAPE_TIMEOUT:g}s timeout: {cold.wall <= SCRAPE_TIMEOUT}")  # fmt: skip
+            print(
+                f"\ncold scrape:   {cold.wall:6.2f}s  {cold.total} calls ({fmt_calls(cold.calls)})"
+                f"  within {SCRAPE_TIMEOUT:g}s timeout: {cold.wall <= SCRAPE_TIMEOUT}"
+            )
             cpu_before = proc_cpu_seconds(pid)
             steady: list[Scrape] = []
             renders: list[Scrape] = []
@@ -150,24 +158,36 @@ def main() -> int:
             walls = sorted(s.wall for s in steady)
             median = walls[len(walls) // 2]
             per_scrape = max(s.total for s in steady)
-            print(f"steady scrapes ({args.scrapes}): median {median:.3f}s, max {walls[-1]:.3f}s; "
-                  f"calls per scrape {min(s.total for s in steady)}..{per_scrape} "
-                  f"({fmt_calls(steady[-1].calls)})")  # fmt: skip
-            print(f"  minimum calls ⌈W/100⌉+A = {minimum}; ratio {per_scrape / minimum:.3f} "
-                  f"(limit 1.1 x min + 2 = {1.1 * minimum + 2:.0f})")  # fmt: skip
+            print(
+                f"steady scrapes ({args.scrapes}): median {median:.3f}s, max {walls[-1]:.3f}s; "
+                f"calls per scrape {min(s.total for s in steady)}..{per_scrape} "
+                f"({fmt_calls(steady[-1].calls)})"
+            )
+            print(
+                f"  minimum calls ⌈W/100⌉+A = {minimum}; ratio {per_scrape / minimum:.3f} "
+                f"(limit 1.1 x min + 2 = {1.1 * minimum + 2:.0f})"
+            )
             print(f"  wall lower bound L x ⌈min/conc⌉ = {bound:.3f}s; ratio {median / bound:.2f}")
             render = sorted(r.wall for r in renders)[len(renders) // 2]
-            print(f"  exposition: {steady[-1].size / 1e6:.2f} MB gzipped; render (scrape "
-                  f"reusing the last poll) {render:.3f}s")  # fmt: skip
-            print(f"exporter process: peak RSS {proc_peak_rss_mb(pid):.0f} MB; CPU {cpu:.2f}s "
-                  f"for {calls} API calls = {1000 * cpu / max(calls, 1):.3f} ms per call "
-                  f"(render included)")  # fmt: skip
+            print(
+                f"  exposition: {steady[-1].size / 1e6:.2f} MB gzipped; render (scrape "
+                f"reusing the last poll) {render:.3f}s"
+            )
+            print(
+                f"exporter process: peak RSS {proc_peak_rss_mb(pid):.0f} MB; CPU {cpu:.2f}s "
+                f"for {calls} API calls = {1000 * cpu / max(calls, 1):.3f} ms per call "
+                f"(render included)"
+            )
             if not args.no_baseline:
                 base_wall, base_calls = naive_baseline(api, w)
-                print(f"naive baseline (sequential, no cache): {base_wall:.2f}s, {base_calls} "
-                      f"calls per scrape")  # fmt: skip
-                print(f"  ours/baseline: wall {median / base_wall:.4f} "
-                      f"(1/{base_wall / median:.0f}), calls {per_scrape / base_calls:.3f}")  # fmt: skip
+                print(
+                    f"naive baseline (sequential, no cache): {base_wall:.2f}s, {base_calls} "
+                    f"calls per scrape"
+                )
+                print(
+                    f"  ours/baseline: wall {median / base_wall:.4f} "
+                    f"(1/{base_wall / median:.0f}), calls {per_scrape / base_calls:.3f}"
+                )
         finally:
             if exporter_proc is not None:
                 exporter_proc.stop()

@@ -1,0 +1,138 @@
+"""The admin API under ``/_sim`` (no auth): drive the clock, faults and runs; read stats."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .clock import ManualClock
+from .errors import ApiError, not_found, validation_error
+from .plan import OUTCOMES
+from .state import Simulator, error_response, json_response
+from .timefmt import iso
+
+ADMIN_PREFIX = "/_sim"
+
+AdminHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _bad(field: str, message: str) -> ApiError:
+    return validation_error([{"field": field, "message": message}])
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _bad("body", f"invalid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise _bad("body", "must be a JSON object")
+    return body
+
+
+def _int_field(
+    body: dict[str, Any], name: str, default: int | None, low: int, required: bool = False
+) -> int | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise _bad(name, "is required")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(name, "must be a number")
+    if value < low:
+        raise _bad(name, f"must be >= {low}")
+    return int(value)
+
+
+class AdminRoutes:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        routes: list[tuple[str, str, AdminHandler]] = [
+            ("POST", "advance", self.advance),
+            ("GET", "faults", self.get_faults),
+            ("POST", "faults", self.set_faults),
+            ("GET", "stats", self.get_stats),
+            ("POST", "stats/reset", self.reset_stats),
+            ("POST", "runs", self.start_run),
+            ("GET", "workflows", self.workflows),
+        ]
+        for method, path, handler in routes:
+            router.add_route(method, f"{ADMIN_PREFIX}/{path}", self._answering_errors(handler))
+
+    def _answering_errors(self, handler: AdminHandler) -> AdminHandler:
+        async def wrapped(request: web.Request) -> web.Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return error_response(self.sim, error)
+
+        return wrapped
+
+    async def advance(self, request: web.Request) -> web.Response:
+        clock = self.sim.clock
+        if not isinstance(clock, ManualClock):
+            raise ApiError(409, "CONFLICT", "the clock is not manual (start with --clock=manual)")
+        raw = request.query.get("seconds", "")
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise _bad("seconds", "must be a number") from None
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise _bad("seconds", "must be a finite number >= 0")
+        now = clock.advance(seconds)
+        return json_response({"now": iso(int(now)), "now_unix": now})
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return json_response(self.sim.faults.settings.as_json())
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        try:
+            settings = self.sim.faults.update(body)
+        except (TypeError, ValueError) as error:
+            raise _bad("body", str(error)) from None
+        return json_response(settings.as_json())
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return json_response(self.sim.stats.snapshot())
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.sim.stats.reset()
+        return json_response(self.sim.stats.snapshot())
+
+    async def start_run(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        workflow_id = body.get("workflow_id")
+        if not isinstance(workflow_id, str):
+            raise _bad("workflow_id", "is required (a workflow id)")
+        outcome = body.get("outcome")
+        if outcome not in OUTCOMES:
+            raise _bad("outcome", f"must be one of {', '.join(OUTCOMES)}")
+        model = self.sim.model
+        profile = model.profile(workflow_id)
+        if profile is None:
+            raise not_found("Workflow")
+        duration = _int_field(body, "duration_seconds", profile.duration, 1, outcome != "stall")
+        pending = _int_field(body, "pending_seconds", 2, 0)
+        steps = _int_field(body, "total_steps", None, 1)
+        assert duration is not None and pending is not None
+        plan = model.start_run(
+            workflow_id,
+            outcome=str(outcome),
+            duration_seconds=duration,
+            pending_seconds=pending,
+            total_steps=steps,
+        )
+        with model.session() as now:
+            data = self.sim.renderer.run_status(plan, profile.id, now)
+        return json_response({"data": data, "meta": self.sim.meta(now)}, status=201)
+
+    async def workflows(self, request: web.Request) -> web.Response:
+        return json_response([{"id": p.id, "name": p.name} for p in self.sim.model.profiles])

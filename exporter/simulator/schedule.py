@@ -1,0 +1,249 @@
+"""Workflow profiles and the plans of their runs, all derived from the seed.
+
+A workflow's runs come from *segments* of a natural schedule (one slot every ``interval``
+seconds, each slot jittered) and from *explicit* runs (started through the admin API, or the long
+runs of ``--active-runs``). A natural run always ends before the next slot can start, so a
+workflow has at most one active natural run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .names import DESCRIPTIONS, FAILURE_REASONS, NODE_TYPES, USERS, workflow_name
+from .plan import CANCELLED, COMPLETED, FAILED, STALL, Pause, RunPlan, Usage, wall_time
+from .rng import Rng, RunIdCodec, uuid_from
+
+DAY = 86_400
+_PROFILE = 0x50524F46
+_RUN = 0x52554E
+_WORKFLOW_ID = 0x574649
+_USER_ID = 0x55534552
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowProfile:
+    """A workflow's fixed traits: identity, schedule and typical run."""
+
+    index: int
+    id: str
+    name: str
+    description: str | None
+    owner: int
+    created_at: int
+    updated_at: int
+    interval: int
+    duration: int
+    pending: int
+    total_steps: int
+    total_nodes: int
+    failure_rate: float
+    cancel_rate: float
+    pause_rate: float
+    usage: Usage
+
+    def node(self, step: int) -> tuple[str, str]:
+        """The (node id, node type) that runs step ``step`` (0-based)."""
+        position = step * self.total_nodes // self.total_steps
+        return f"node-{position + 1}", NODE_TYPES[position % len(NODE_TYPES)]
+
+
+@dataclass(slots=True)
+class Segment:
+    """Natural runs ``first``..``last`` (``last`` None: open-ended), one per ``interval``."""
+
+    first: int
+    origin: int
+    interval: int
+    last: int | None = None
+
+    def slot_created(self, seed: int, workflow: int, number: int) -> int:
+        jitter = Rng(seed, _RUN, workflow, number).randint(0, self.interval // 5)
+        return self.origin + (number - self.first) * self.interval + jitter
+
+    def count_at(self, seed: int, workflow: int, now: int) -> int:
+        """How many of this segment's runs exist (are created) at ``now``."""
+        if now < self.origin:
+            return 0
+        slot = (now - self.origin) // self.interval
+        if self.slot_created(seed, workflow, self.first + slot) > now:
+            slot -= 1
+        count = slot + 1
+        if self.last is not None:
+            count = min(count, self.last - self.first + 1)
+        return count
+
+
+def user_id(seed: int, user: int) -> str:
+    return uuid_from(seed, _USER_ID, user)
+
+
+def make_profile(seed: int, index: int, start: int) -> WorkflowProfile:
+    rng = Rng(seed, _PROFILE, index)
+    bucket = rng.random()
+    if bucket < 0.6:
+        interval = rng.randint(180, 900)
+    elif bucket < 0.9:
+        interval = rng.randint(900, 3600)
+    else:
+        interval = rng.randint(3600, 6 * 3600)
+    total_steps = rng.randint(5, 120)
+    age = rng.randint(30 * DAY, 400 * DAY)
+    created_at = start - age
+    flaky = rng.chance(0.15)
+    return WorkflowProfile(
+        index=index,
+        id=uuid_from(seed, _WORKFLOW_ID, index),
+        name=workflow_name(index),
+        description=rng.choice(DESCRIPTIONS),
+        owner=rng.randint(0, len(USERS) - 1),
+        created_at=created_at,
+        updated_at=created_at + rng.randint(0, age - 3600),
+        interval=interval,
+        duration=max(10, int(interval * rng.uniform(0.25, 0.55))),
+        pending=rng.randint(2, 30),
+        total_steps=total_steps,
+        total_nodes=rng.randint(min(3, total_steps), min(15, total_steps)),
+        failure_rate=rng.uniform(0.25, 0.4) if flaky else rng.uniform(0.01, 0.12),
+        cancel_rate=rng.uniform(0.0, 0.05),
+        pause_rate=0.03,
+        usage=Usage(
+            cpu_seconds_per_step=round(rng.uniform(0.2, 5.0), 2),
+            memory_base_mb=rng.randint(128, 1024),
+            memory_peak_mb=rng.randint(1024, 4096),
+            api_calls_per_step=rng.randint(0, 4),
+            tokens_per_step=rng.randint(5, 80),
+        ),
+    )
+
+
+def _run_usage(rng: Rng, typical: Usage) -> Usage:
+    return Usage(
+        cpu_seconds_per_step=typical.cpu_seconds_per_step * rng.uniform(0.8, 1.2),
+        memory_base_mb=typical.memory_base_mb,
+        memory_peak_mb=int(typical.memory_peak_mb * rng.uniform(0.8, 1.0)),
+        api_calls_per_step=typical.api_calls_per_step,
+        tokens_per_step=typical.tokens_per_step,
+    )
+
+
+def _error_text(profile: WorkflowProfile, rng: Rng, step: int) -> str:
+    node_id, node_type = profile.node(min(step, profile.total_steps - 1))
+    return f"Node '{node_id}' ({node_type}) failed: {rng.choice(FAILURE_REASONS)}"
+
+
+def _user(rng: Rng, profile: WorkflowProfile) -> int:
+    return profile.owner if rng.chance(0.7) else rng.randint(0, len(USERS) - 1)
+
+
+def natural_plan(
+    seed: int, codec: RunIdCodec, profile: WorkflowProfile, segment: Segment, number: int
+) -> RunPlan:
+    """The plan of natural run ``number``; it ends before the next slot may be created."""
+    interval = segment.interval
+    rng = Rng(seed, _RUN, profile.index, number)
+    # The first draw must stay the jitter: Segment.slot_created recomputes it alone.
+    created = segment.origin + (number - segment.first) * interval + rng.randint(0, interval // 5)
+    # Jitter <= interval/5 and lifespan <= budget: the next slot is always created later.
+    budget = interval * 3 // 4
+    pending = min(max(1, int(profile.pending * rng.uniform(0.5, 1.5))), budget // 8)
+    full = min(max(1, int(profile.duration * rng.uniform(0.7, 1.3))), budget - budget // 4)
+    draw = rng.random()
+    usage = _run_usage(rng, profile.usage)
+    user = _user(rng, profile)
+    total = profile.total_steps
+    start: int | None = created + pending
+    error = None
+    pause = None
+    if draw < profile.failure_rate + profile.cancel_rate:
+        outcome = FAILED if draw < profile.failure_rate else CANCELLED
+        stop = rng.randint(0, total - 1)
+        active_end = max(1, -(-full * (10 * stop + rng.randint(1, 9)) // (10 * total)))
+        if outcome == FAILED:
+            error = _error_text(profile, rng, stop)
+        elif rng.chance(0.3):
+            start = None  # cancelled while still pending
+    else:
+        outcome, stop, active_end = COMPLETED, total, full
+    if start is None:
+        end = created + rng.randint(1, pending)
+        stop = 0
+    else:
+        if rng.chance(profile.pause_rate) and active_end >= 10:
+            requested = rng.randint(1, active_end // 2)
+            paused = requested + rng.randint(0, min(20, active_end - requested - 1))
+            length = min(rng.randint(30, 600), budget - pending - active_end)
+            if length >= 5:
+                pause = Pause(start + requested, start + paused, start + paused + length)
+        end = wall_time(start, pause, active_end)
+    return RunPlan(
+        workflow=profile.index,
+        number=number,
+        id=codec.encode(profile.index, number),
+        created=created,
+        start=start,
+        end=end,
+        outcome=outcome,
+        total_steps=total,
+        total_nodes=profile.total_nodes,
+        stop_step=stop,
+        full=full,
+        pause=pause,
+        usage=usage,
+        user=user,
+        error=error,
+    )
+
+
+def explicit_plan(
+    seed: int,
+    codec: RunIdCodec,
+    profile: WorkflowProfile,
+    number: int,
+    *,
+    created: int,
+    outcome: str,
+    duration: int,
+    pending: int,
+    total_steps: int,
+) -> RunPlan:
+    """A run with a chosen outcome: it runs ``duration`` seconds after ``pending`` seconds.
+
+    A failed run stops two thirds of the way, a cancelled one half way; a stalled run makes a
+    few steps at the pace of a ``duration``-long run, then never progresses nor ends.
+    """
+    if outcome == COMPLETED:
+        stop = total_steps
+    elif outcome == FAILED:
+        stop = total_steps * 2 // 3
+    elif outcome == CANCELLED:
+        stop = total_steps // 2
+    elif outcome == STALL:
+        stop = min(3, total_steps - 1)
+    else:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    duration = max(1, duration)
+    if outcome in (FAILED, CANCELLED):
+        # Pace the steps so that ``stop`` steps are done by the time the run ends.
+        full = max(1, 2 * duration * total_steps // (2 * stop + 1))
+    else:
+        full = duration
+    rng = Rng(seed, _RUN, profile.index, number, 1)
+    start = created + pending
+    return RunPlan(
+        workflow=profile.index,
+        number=number,
+        id=codec.encode(profile.index, number),
+        created=created,
+        start=start,
+        end=None if outcome == STALL else start + duration,
+        outcome=outcome,
+        total_steps=total_steps,
+        total_nodes=min(profile.total_nodes, total_steps),
+        stop_step=stop,
+        full=full,
+        pause=None,
+        usage=_run_usage(rng, profile.usage),
+        user=_user(rng, profile),
+        error=_error_text(profile, rng, stop) if outcome == FAILED else None,
+    )
