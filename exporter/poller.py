@@ -31,6 +31,14 @@ AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
 MAX_ERROR_LINES = 5
 _CREDENTIAL_HINT = re.compile(r"(?i)bearer\s+\S+")
+_REQUEST_ID = re.compile(r" \(request_id [^)]*\)")
+
+
+def same_problem(a: str | None, b: str | None) -> bool:
+    """Two error texts tell of the same problem (request ids differ on every request)."""
+    if a is None or b is None:
+        return a is b
+    return _REQUEST_ID.sub("", a) == _REQUEST_ID.sub("", b)
 
 
 @dataclass(slots=True)
@@ -413,7 +421,7 @@ class WorkspacePoller:
 
     def _set_error(self, state: _WorkflowState, message: str) -> None:
         message = _CREDENTIAL_HINT.sub("Bearer <redacted>", message)
-        if message != state.error:
+        if not same_problem(message, state.error):
             self._new_errors.append((state.id, message))
         state.error = message
 
@@ -444,7 +452,7 @@ class WorkspacePoller:
             message += (
                 f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
             )
-        if message != self._error:
+        if not same_problem(message, self._error):
             log.error(
                 "API unreachable or key rejected: %s",
                 message,

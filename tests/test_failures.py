@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from tests.fakeapi import FakeOnePin, error, standard_workspace
 from tests.helpers import exposition, make_config, poll, poller_for, series, value
@@ -105,3 +108,25 @@ def test_discovery_include_and_exclude_select_workflows_by_name() -> None:
     text = exposition(poll(poller_for(fake, config)))
     names = {s.labels["workflow_name"] for s in series(text, "onepin_workflow_up")}
     assert names == {"nightly-etl", "daily-report"}
+
+
+def test_a_lasting_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeOnePin(standard_workspace())
+    calls = iter(range(1000))
+
+    def outage(request: httpx.Request) -> httpx.Response | None:
+        body = {"error": {"code": "SERVER_ERROR", "message": "backend down"},
+                "meta": {"request_id": f"req_{next(calls)}"}}  # fmt: skip
+        return httpx.Response(503, json=body)
+
+    fake.overrides.append(outage)
+    poller = poller_for(fake, make_config(http="{timeout: 5s, max_retries: 0}"))
+    with caplog.at_level(logging.INFO, logger="exporter"):
+        for _ in range(4):
+            poll(poller)
+        fake.overrides.clear()
+        poll(poller)
+        poll(poller)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("API unreachable" in m for m in messages) == 1, messages
+    assert sum("API reachable again" in m for m in messages) == 1, messages
