@@ -2,13 +2,19 @@
 # The whole test suite on a fresh machine: installs what it needs, then lint, types, tests.
 #   ./scripts/test.sh [pytest args...]
 # Needs Python >= 3.11. As root (or with sudo) it installs Debian's prometheus and
-# prometheus-alertmanager for the end-to-end tests; elsewhere those tests skip unless CI=true.
+# prometheus-alertmanager for the end-to-end tests, and podman, runc, debootstrap and
+# docker-compose for the container and compose tests; elsewhere those tests skip unless CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# The container smoke test builds and runs the image with podman on a debootstrap'd base.
+command -v podman >/dev/null || need_apt+=(podman)
+command -v runc >/dev/null || need_apt+=(runc)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ] && command -v apt-get >/dev/null; then
