@@ -41,6 +41,8 @@ T = TypeVar("T")
 PAGE_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024
 URL_CACHE_SIZE = 50_000
+ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
+PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 5.0
@@ -172,6 +174,10 @@ class OnePinClient:
         self._settings = settings
         self._workspace_id = workspace_id
         self.stats = stats if stats is not None else ApiStats()
+        # Series that start at 0, so that rate() and increase() see the first 429 or 5xx.
+        for endpoint in ENDPOINTS:
+            for code in PRESET_CODES:
+                self.stats.requests.setdefault((endpoint, code), 0)
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._workflow_memo: dict[str, tuple[Any, Workflow]] = {}

@@ -188,5 +188,87 @@ class Prometheus:
             f"PromQL {expr!r} to return data", lambda: self.query(expr) or None, timeout
         )
 
+    def query_range(
+        self, expr: str, start: float, end: float, step: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """A range query, as Grafana runs a time series panel: series with their values."""
+        status, body = http_get(
+            f"{self.url}/api/v1/query_range?"
+            + urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+        )
+        data = json.loads(body)
+        if status != 200 or data.get("status") != "success":
+            raise AssertionError(f"range query {expr!r} failed: {status} {body[:500]}")
+        result: list[dict[str, Any]] = data["data"]["result"]
+        return result
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+# --- additions for the dashboard and alerting end-to-end tests ---------------------------------
+
+
+def http_post_json(url: str, body: Any, timeout: float = 10.0) -> tuple[int, Any]:
+    """POST a JSON body; the status and the decoded JSON answer (None if the body is empty)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    return status, json.loads(text) if text.strip() else None
+
+
+class Alertmanager:
+    """A real Alertmanager with its own data dir, gossip off, on a port the kernel picked."""
+
+    def __init__(self, binary: str, workdir: Path, config: dict[str, Any]) -> None:
+        self.workdir = workdir / "alertmanager"
+        self.workdir.mkdir()
+        (self.workdir / "alertmanager.yml").write_text(json.dumps(config, indent=1))
+        self.process = Process(
+            "alertmanager",
+            [
+                binary,
+                f"--config.file={self.workdir / 'alertmanager.yml'}",
+                f"--storage.path={self.workdir / 'data'}",
+                "--web.listen-address=127.0.0.1:0",
+                # Empty: no cluster, so the web port is the only one it listens on.
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            self.workdir,
+        )
+        self.address = f"127.0.0.1:{self._port()}"
+        self.url = f"http://{self.address}"
+        wait_for("alertmanager to be ready", lambda: http_get(f"{self.url}/-/ready")[0] == 200)
+
+    def _port(self, timeout: float = 60.0) -> int:
+        """Like Process.listening_port, but a bad flag or config fails at once, with the log."""
+        proc = self.process
+
+        def probe() -> int | None:
+            if proc.proc.poll() is not None:
+                raise ProcessExited(
+                    f"alertmanager exited with {proc.proc.returncode}:\n{proc.output()[-3000:]}"
+                )
+            return _listening_port(proc.proc.pid)
+
+        return wait_for("alertmanager to listen", probe, timeout)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds now (API v2)."""
+        status, body = http_get(f"{self.url}/api/v2/alerts")
+        if status != 200:
+            raise AssertionError(f"alertmanager /api/v2/alerts: {status} {body[:500]}")
+        result: list[dict[str, Any]] = json.loads(body)
+        return result
+
     def stop(self) -> None:
         self.process.stop()

@@ -215,3 +215,10 @@ def test_requests_carry_the_token_and_workspace_id_and_ids_are_escaped(
     assert request.headers["X-Workspace-Id"] == "ws-9"
     assert request.url.raw_path.startswith(b"/api/v1/workflows/..%2F..%2Fadmin/runs/r%3Fx%3D1/")
     assert TOKEN not in repr(Token(TOKEN)) and TOKEN not in str(Token(TOKEN))
+
+
+def test_error_code_series_start_at_zero_so_rate_sees_the_first_one(router: respx.Router) -> None:
+    c = client(router)
+    for endpoint in ("list_workflows", "list_runs", "get_run_status", "runs_summary"):
+        for code in ("429", "503", "error"):
+            assert c.stats.requests[(endpoint, code)] == 0
