@@ -14,7 +14,6 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -151,12 +150,6 @@ def default_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WorkflowCatalogue:
-    workflows: tuple[Workflow, ...]
-    server_time: float | None
-
-
 class OnePinClient:
     """One pooled HTTP client per workspace, with bounded concurrency."""
 
@@ -199,7 +192,7 @@ class OnePinClient:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    async def list_workflows(self, deadline: Deadline) -> WorkflowCatalogue:
+    async def list_workflows(self, deadline: Deadline) -> tuple[Workflow, ...]:
         """Every workflow of the workspace: the first page, then the rest in parallel."""
         first = await self._page(
             "list_workflows", "/workflows", 0, {}, self._parse_workflows, deadline
@@ -231,7 +224,7 @@ class OnePinClient:
         for page in pages:
             for wf in page.items:
                 seen.setdefault(wf.id, wf)
-        return WorkflowCatalogue(tuple(seen.values()), first.meta.timestamp)
+        return tuple(seen.values())
 
     async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
         """The newest `limit` runs of a workflow, newest first."""

@@ -24,10 +24,6 @@ class DecodeError(ValueError):
     """A response body that is not JSON, or a field of the wrong type."""
 
 
-def is_terminal(status: str) -> bool:
-    return status in TERMINAL_STATUSES
-
-
 # --- field readers -----------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from exporter.client import ApiError, Deadline, DeadlineExceeded, OnePinClient
+from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import CollectionSettings, Workspace
 from exporter.models import TERMINAL_STATUSES, Run, RunsSummary, Workflow
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
@@ -177,7 +177,7 @@ class WorkspacePoller:
             self._set_workspace_error(exc)
             return self._snapshot(refreshed=set())
         self._set_workspace_ok()
-        selected = self._select(catalogue.workflows)
+        selected = self._select(catalogue)
         self._log_new_errors()
         configured = {ref.id for ref in self.workspace.workflows or ()}
         for wid in list(self._states):
@@ -590,5 +590,3 @@ class Poller:
         for ws in self.workspaces:
             await ws.client.aclose()
 
-
-__all__ = ["DeadlineExceeded", "Poller", "WorkspacePoller", "derived_pass_ratio"]
