@@ -70,7 +70,10 @@ class _WorkflowState:
     name: str
     listed_fingerprint: tuple[int | None, float | None] | None = None
     listed: bool = False
+    # Active runs and the latest run; of older finished runs only the ids are kept (the
+    # window of the last run list), which is all that counting each finish once needs.
     runs: dict[str, Run] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
     summary: RunsSummary | None = None
     summary_key: object = None
     status_counts: Mapping[str, int] | None = None
@@ -90,6 +93,19 @@ class _WorkflowState:
         if self._active is None:
             self._active = [r for r in self.runs.values() if not r.terminal]
         return self._active
+
+    def known_terminal(self, run_id: str) -> bool:
+        run = self.runs.get(run_id)
+        return run.terminal if run is not None else run_id in self.done
+
+    def prune(self) -> None:
+        """Keep whole Run objects only for active runs and the latest one."""
+        latest = self.latest()
+        for rid, run in list(self.runs.items()):
+            if run.terminal and run is not latest:
+                del self.runs[rid]
+                self.done.add(rid)
+        self._active = None
 
 
 @dataclass(slots=True)
@@ -222,7 +238,7 @@ class WorkspacePoller:
     async def _refresh_all(
         self, selected: Mapping[str, Workflow], deadline: Deadline, early: Mapping[str, _Early]
     ) -> set[str]:
-        tasks: dict[str, asyncio.Future[_Refresh]] = {}
+        tasks: dict[str, tuple[asyncio.Future[None], _Early]] = {}
         refreshed: set[str] = set()
         for wid, entry in selected.items():
             state = self._states[wid]
@@ -232,9 +248,9 @@ class WorkspacePoller:
                 or self._must_list(state, entry)
                 or self._wants_summary(state, self._summary_key(entry, 0))
             ):
-                tasks[wid] = asyncio.ensure_future(
-                    self._refresh(state, entry, deadline, early.get(wid))
-                )
+                started = early.get(wid) or _Early.start(self._statuses, state, deadline)
+                task = asyncio.ensure_future(self._refresh(state, entry, deadline, started))
+                tasks[wid] = (task, started)
             else:
                 # Idle and unchanged: no request, and no task either (thousands per poll).
                 self._apply(state, entry, _Refresh())
@@ -243,56 +259,53 @@ class WorkspacePoller:
             self._log_new_errors()
             return refreshed
         # Requests stop themselves at the deadline; the margin only guards against a hang.
-        _done, pending = await asyncio.wait(tasks.values(), timeout=deadline.remaining() + 1.0)
-        for task in pending:
-            task.cancel()
-        for wid, task in tasks.items():
-            state = self._states[wid]
-            if task in pending or task.cancelled():
-                self._set_error(state, "not refreshed within the scrape deadline")
-                continue
-            outcome = task.result()
-            self._apply(state, selected[wid], outcome)
-            if outcome.error is None:
+        futures = [future for future, _ in tasks.values()]
+        _done, pending = await asyncio.wait(futures, timeout=deadline.remaining() + 1.0)
+        for future in pending:
+            future.cancel()
+        for wid, (future, started) in tasks.items():
+            out = started.out
+            if future in pending or future.cancelled():
+                # What did arrive is kept (a cold start then makes progress poll by poll).
+                out.error = out.error or ApiError("poll", "not done within the scrape deadline")
+            self._apply(self._states[wid], selected[wid], out)
+            if out.error is None:
                 refreshed.add(wid)
         self._log_new_errors()
         return refreshed
 
     async def _refresh(
-        self, state: _WorkflowState, entry: Workflow, deadline: Deadline, early: _Early | None
-    ) -> _Refresh:
-        """Ask what this workflow needs; no state is changed here (see `_apply`)."""
-        if early is None:
-            early = _Early.start(self._statuses, state, deadline)
-        out, first, active_ids = early.out, early.task, early.run_ids
+        self, state: _WorkflowState, entry: Workflow, deadline: Deadline, early: _Early
+    ) -> None:
+        """Ask what this workflow needs, into `early.out`; no state is changed here."""
+        out = early.out
         try:
             try:
+                runs: Iterable[Run] = state.runs.values()
                 if self._must_list(state, entry):
                     page = await self.client.list_runs(
                         state.id, self.settings.recent_runs, deadline
                     )
-                    out.listed = page.items
-                    await self._statuses(
-                        state.id, self._to_fetch(state, page.items, active_ids), deadline, out
-                    )
+                    out.listed = runs = page.items
+                to_fetch = self._to_fetch(state, runs, early.run_ids)
+                await self._statuses(state.id, to_fetch, deadline, out)
             finally:
-                await first
+                await early.task
             await self._summary(state, entry, out, deadline)
         except ApiError as exc:
             out.error = exc
-        return out
 
-    def _to_fetch(self, state: _WorkflowState, listed: Iterable[Run], polled: set[str]) -> set[str]:
-        """Runs of a fresh list that need Get Run Status (beyond those already polled)."""
-        listed = list(listed)
-        latest = max(listed, key=lambda r: r.run_number, default=None)
+    def _to_fetch(self, state: _WorkflowState, runs: Iterable[Run], polled: set[str]) -> set[str]:
+        """Runs that need Get Run Status, beyond the active ones already being polled."""
+        runs = list(runs)
+        latest = max(runs, key=lambda r: r.run_number, default=None)
         want: set[str] = set()
-        for run in listed:
-            known = state.runs.get(run.id)
+        for run in runs:
             if run.id in polled:
                 continue
-            if known is not None and known.terminal:
-                if not known.detailed and run is latest:
+            if state.known_terminal(run.id):
+                known = state.runs.get(run.id)
+                if known is not None and not known.detailed and run is latest:
                     want.add(run.id)  # the latest run's cost needs its full status, once
                 continue
             if not run.terminal:
@@ -363,22 +376,28 @@ class WorkspacePoller:
         """Merge a refresh into the state, counting each newly finished run exactly once."""
         if out.listed is not None or out.statuses or out.gone or out.summary is not None:
             state.published = None
-        previous = state.runs
-        if out.listed is not None and out.error is None:
-            window = {run.id: run for run in out.listed}
-            for rid in list(window):
-                known = previous.get(rid)
-                if known is not None and (known.terminal or known.detailed):
-                    window[rid] = known  # cached detail; terminal runs never change
+        previous = dict(state.runs)
+        previous_done = state.done
+        if out.listed is not None:
+            window: dict[str, Run] = {}
+            done: set[str] = set()
+            for run in out.listed:
+                known = previous.get(run.id)
+                if run.id in previous_done:
+                    done.add(run.id)  # finished and already counted
+                elif known is not None and (known.terminal or known.detailed):
+                    window[run.id] = known  # cached detail; terminal runs never change
+                else:
+                    window[run.id] = run
             # Active runs older than the window stay watched until they end.
             for run in state.active():
                 window.setdefault(run.id, run)
-            state.runs = window
+            state.runs, state.done = window, done
         for rid in out.gone:
             state.runs.pop(rid, None)
         for rid, run in out.statuses.items():
             known = previous.get(rid)
-            if known is not None and known.terminal:
+            if rid in previous_done or (known is not None and known.terminal):
                 if not run.terminal:
                     log.warning(
                         "run went back from terminal to active; keeping its final state",
@@ -389,7 +408,7 @@ class WorkspacePoller:
                             "status": run.status,
                         },
                     )
-                elif not known.detailed:
+                elif known is not None and not known.detailed and rid in state.runs:
                     state.runs[rid] = run  # same final state, now with every field
                 continue
             # Counted when seen finishing: it was active before, or is new since start-up.
@@ -397,13 +416,14 @@ class WorkspacePoller:
                 state.totals.count(run)
             state.runs[rid] = run
         if state.published is None:
-            state._active = None  # runs changed: recomputed when next asked for
+            state.prune()
+        if out.listed is not None:
+            # The list itself arrived: runs missing a status are asked for next time.
+            state.listed = True
+            state.listed_fingerprint = entry.fingerprint()
         if out.error is not None:
             self._set_error(state, str(out.error))
             return
-        if out.listed is not None:
-            state.listed = True
-            state.listed_fingerprint = entry.fingerprint()
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
         if entry.run_status_counts != state.status_counts:

@@ -6,6 +6,7 @@ List Runs, Get Run Status and Runs Summary in the documented shapes and records 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -116,9 +117,17 @@ class FakeOnePin:
         self.page_size = page_size
         self.requests: list[httpx.Request] = []
         self.overrides: list[Override] = []
+        # Seconds to wait before answering a request (None: answer at once).
+        self.delay: Callable[[httpx.Request], float] | None = None
 
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+        return httpx.MockTransport(self.handle_async)
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response:
+        delay = self.delay(request) if self.delay else 0.0
+        if delay:
+            await asyncio.sleep(delay)  # a slow API, without holding the event loop
+        return self.handle(request)
 
     def count(self, endpoint: str) -> int:
         return Counter(endpoint_of(r) for r in self.requests)[endpoint]

@@ -130,3 +130,21 @@ def test_a_lasting_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCapt
     messages = [r.getMessage() for r in caplog.records]
     assert sum("API unreachable" in m for m in messages) == 1, messages
     assert sum("API reachable again" in m for m in messages) == 1, messages
+
+
+def test_a_poll_cut_by_the_deadline_keeps_what_arrived_and_the_next_one_goes_on() -> None:
+    fake = FakeOnePin(standard_workspace())
+    fake.delay = lambda r: 5.0 if r.url.path.endswith("/status") else 0.0
+    poller = poller_for(fake)
+    text = exposition(poll(poller, timeout=1.0))
+    assert value(text, "onepin_up") == 1
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 0
+    listed = fake.count("list_runs")
+    assert listed == len(fake.workflows)
+    fake.delay = None
+    text = exposition(poll(poller))
+    assert fake.count("list_runs") == listed  # the run lists that arrived were kept
+    for wid in fake.workflows:
+        assert value(text, "onepin_workflow_up", workflow_id=wid) == 1, wid
+    assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
+    assert value(text, "onepin_workflow_last_run_token_cost", workflow_id="wf-completed") == 350
