@@ -146,6 +146,17 @@ def main() -> int:
                 f"\ncold scrape:   {cold.wall:6.2f}s  {cold.total} calls ({fmt_calls(cold.calls)})"
                 f"  within {SCRAPE_TIMEOUT:g}s timeout: {cold.wall <= SCRAPE_TIMEOUT}"
             )
+            # A big workspace needs more than one deadline to load: scrape until a poll costs
+            # no more than the budget (what "steady state" means), then measure.
+            limit = 1.1 * minimum + 2
+            warmups: list[Scrape] = []
+            while len(warmups) < 20 and (warmups[-1].total if warmups else cold.total) > limit:
+                time.sleep(1.1)
+                warmups.append(scrape(exporter, api))
+            print(
+                f"warm-up: {len(warmups)} more scrape(s) until a poll costs at most the budget "
+                f"({', '.join(f'{w.wall:.1f}s/{w.total}' for w in warmups) or 'none needed'})"
+            )
             cpu_before = proc_cpu_seconds(pid)
             steady: list[Scrape] = []
             renders: list[Scrape] = []

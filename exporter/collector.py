@@ -23,6 +23,7 @@ from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import Histogram
 
 MIB = 1048576.0
+CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +325,19 @@ class Renderer:
                 yield (family.header(openmetrics) + "".join(health[family.name])).encode()
         for family in WORKFLOW_FAMILIES:
             name = family.name
-            parts = [lines[name] for lines in per_workflow if name in lines]
-            if parts:
-                yield family.header(openmetrics).encode() + b"".join(parts)
+            batch: list[bytes] = [family.header(openmetrics).encode()]
+            size = 0
+            for lines in per_workflow:
+                part = lines.get(name)
+                if part is None:
+                    continue
+                batch.append(part)
+                size += len(part)
+                if size >= CHUNK_BYTES:  # bounded pieces: the exposition is never copied whole
+                    yield b"".join(batch)
+                    batch, size = [], 0
+            if size:
+                yield b"".join(batch)
 
     def render(self, snapshot: Snapshot, openmetrics: bool = False) -> str:
         return b"".join(self.chunks(snapshot, openmetrics)).decode()

@@ -79,8 +79,24 @@ def _opt_time(d: Mapping[str, Any], key: str, where: str) -> float | None:
     return parse_time(value, f"{where}.{key}")
 
 
+_TIMES: dict[str, float] = {}
+
+
 def parse_time(value: str, where: str = "time") -> float:
-    """ISO-8601 to Unix seconds; a time without an offset is taken as UTC."""
+    """ISO-8601 to Unix seconds; a time without an offset is taken as UTC.
+
+    The same timestamps come back poll after poll (a run's created_at, started_at), so parsed
+    values are remembered; the memo is emptied when it grows large."""
+    cached = _TIMES.get(value)
+    if cached is not None:
+        return cached
+    if len(_TIMES) >= 100_000:
+        _TIMES.clear()
+    _TIMES[value] = parsed = _parse_time(value, where)
+    return parsed
+
+
+def _parse_time(value: str, where: str) -> float:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -288,25 +304,40 @@ def parse_run(
 
 
 def parse_workflow_page(
-    body: Any, memo: dict[str, tuple[Any, Workflow]] | None = None
+    body: Any, memo: dict[str, tuple[object, Workflow]] | None = None
 ) -> Page[Workflow]:
-    """A page of List Workflows. With `memo`, an item equal to the one seen last time for the
-    same id is not parsed again (most of a big catalogue is unchanged from poll to poll)."""
+    """A page of List Workflows. With `memo`, an item whose telling fields are the same as last
+    time for the same id is not parsed again (most of a big catalogue does not change)."""
     data = _data(body, "list workflows")
     if not isinstance(data, list):
         raise DecodeError("list workflows: 'data' is not a list")
     items = []
     for i, item in enumerate(data):
-        wid = item.get("id") if isinstance(item, Mapping) else None
-        seen = memo.get(wid) if memo is not None and isinstance(wid, str) else None
-        if seen is not None and seen[0] == item:
+        key = _workflow_key(item) if memo is not None else None
+        seen = memo.get(key[0]) if memo is not None and key is not None else None
+        if seen is not None and seen[0] == key:
             items.append(seen[1])
             continue
         workflow = parse_workflow(item, f"data[{i}]")
-        if memo is not None:
-            memo[workflow.id] = (item, workflow)
+        if memo is not None and key is not None:
+            memo[workflow.id] = (key, workflow)
         items.append(workflow)
     return Page(tuple(items), parse_meta(body), parse_pagination(body))
+
+
+def _workflow_key(item: Any) -> tuple[Any, ...] | None:
+    """The fields a Workflow is made of, unparsed: small and cheap to compare."""
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+        return None
+    counts = item.get("run_status_counts")
+    return (
+        item["id"],
+        item.get("name"),
+        item.get("runs_count"),
+        item.get("last_run_at"),
+        item.get("last_run_status"),
+        tuple(counts.items()) if isinstance(counts, Mapping) else counts,
+    )
 
 
 def parse_run_page(body: Any) -> Page[Run]:

@@ -47,8 +47,10 @@ class _Totals:
     duration: Histogram = field(default_factory=lambda: Histogram(RUN_DURATION_BUCKETS))
     token_cost: float = 0.0
     cpu_seconds: float = 0.0
+    frozen: WorkflowTotals | None = None
 
     def count(self, run: Run) -> None:
+        self.frozen = None
         self.finished[run.status] = self.finished.get(run.status, 0) + 1
         duration = run.duration()
         if duration is not None:
@@ -57,9 +59,12 @@ class _Totals:
         self.cpu_seconds += run.usage_value("cpu_seconds") or 0.0
 
     def freeze(self) -> WorkflowTotals:
-        return WorkflowTotals(
-            dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
-        )
+        """An immutable copy, the same object while nothing was counted."""
+        if self.frozen is None:
+            self.frozen = WorkflowTotals(
+                dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
+            )
+        return self.frozen
 
 
 @dataclass(slots=True)
@@ -159,6 +164,7 @@ class WorkspacePoller:
         self._clock = clock
         self._states: dict[str, _WorkflowState] = {}
         self._summary_enabled = settings.runs_summary
+        self._workflow_slots = asyncio.Semaphore(2 * client.max_concurrency)
         self._auth_failures = 0
         self._auth_retry_at = 0.0
         self._error: str | None = None
@@ -281,14 +287,17 @@ class WorkspacePoller:
         out = early.out
         try:
             try:
-                runs: Iterable[Run] = state.runs.values()
-                if self._must_list(state, entry):
-                    page = await self.client.list_runs(
-                        state.id, self.settings.recent_runs, deadline
-                    )
-                    out.listed = runs = page.items
-                to_fetch = self._to_fetch(state, runs, early.run_ids)
-                await self._statuses(state.id, to_fetch, deadline, out)
+                # A workflow is refreshed from start to end before others start: a cold poll
+                # then holds a few dozen run lists at a time, not thousands.
+                async with self._workflow_slots:
+                    runs: Iterable[Run] = state.runs.values()
+                    if self._must_list(state, entry):
+                        page = await self.client.list_runs(
+                            state.id, self.settings.recent_runs, deadline
+                        )
+                        out.listed = runs = page.items
+                    to_fetch = self._to_fetch(state, runs, early.run_ids)
+                    await self._statuses(state.id, to_fetch, deadline, out)
             finally:
                 await early.task
             await self._summary(state, entry, out, deadline)
@@ -609,4 +618,3 @@ class Poller:
             self._inflight.cancel()
         for ws in self.workspaces:
             await ws.client.aclose()
-
