@@ -322,12 +322,8 @@ class OnePinClient:
                 async with asyncio.timeout(timeout):
                     status, headers, raw = await self._fetch(path, params, timeout)
                 code = str(status)
-            except (httpx.TimeoutException, TimeoutError):
-                raise _Retryable(ApiError(endpoint, f"no answer within {timeout:.1f}s")) from None
-            except httpx.HTTPError as exc:
-                raise _Retryable(
-                    ApiError(endpoint, f"connection failed: {type(exc).__name__}")
-                ) from None
+            except (httpx.HTTPError, TimeoutError) as exc:
+                raise _Retryable(ApiError(endpoint, self._failure(exc, timeout))) from None
             except _BodyTooLarge:
                 raise ApiError(
                     endpoint, f"response body larger than {MAX_BODY_BYTES // 1048576} MiB"
@@ -335,6 +331,18 @@ class OnePinClient:
             finally:
                 self.stats.record(endpoint, code, time.perf_counter() - started)
         return self._interpret(endpoint, status, headers, raw)
+
+    def _failure(self, exc: BaseException, timeout: float) -> str:
+        """Why no answer came, in words that stay the same while the problem lasts."""
+        cause = exc.__cause__
+        # The aiohttp transport reports a refused connection as a connect *timeout*.
+        refused = isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
+        if isinstance(exc, httpx.TimeoutException | TimeoutError) and not refused:
+            if timeout < self._settings.timeout:
+                return "no answer before the scrape deadline"
+            return f"no answer within http.timeout ({timeout:g}s)"
+        reason = getattr(cause, "strerror", None) or type(cause or exc).__name__
+        return f"connection failed: {reason}"
 
     def _interpret(self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
         body: Any = None
