@@ -14,6 +14,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -47,6 +48,7 @@ PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 5.0
+RETRY_AFTER_CAP = 300.0
 
 
 class Deadline:
@@ -137,6 +139,13 @@ def build_ssl_context(settings: HttpSettings) -> ssl.SSLContext | bool:
     return context
 
 
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    workflows: tuple[Workflow, ...]
+    # Entries that could not be read: workflow id (or position) -> the problem.
+    bad: Mapping[str, str]
+
+
 def default_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
     """aiohttp under the httpx API: about 2.5x less CPU per request than httpx's own
     transport (see bench/), while respx-style tests can still pass their own transport."""
@@ -174,6 +183,8 @@ class OnePinClient:
             for code in PRESET_CODES:
                 self.stats.requests.setdefault((endpoint, code), 0)
         self.max_concurrency = settings.max_concurrency
+        self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
+        self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._workflow_memo: dict[str, tuple[object, Workflow]] = {}
@@ -187,39 +198,44 @@ class OnePinClient:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    async def list_workflows(self, deadline: Deadline) -> tuple[Workflow, ...]:
-        """Every workflow of the workspace: the first page, then the rest in parallel."""
+    async def list_workflows(self, deadline: Deadline) -> Catalogue:
+        """Every workflow of the workspace: the first page, then the rest in parallel waves.
+
+        Stops at the first empty page, so a `pagination.total` that overstates the catalogue
+        costs one wave of requests, not thousands.
+        """
         first = await self._page(
             "list_workflows", "/workflows", 0, {}, self._parse_workflows, deadline
         )
         pages = [first]
+        step = first.size  # the page size the server applied, which may be below what was asked
         total = first.pagination.total
-        if total is not None:
-            # The page size the server applied, which may be below what was asked.
-            step = len(first.items)
-            if step and step < total:
-                pages += await asyncio.gather(
-                    *(
-                        self._page(
-                            "list_workflows", "/workflows", off, {}, self._parse_workflows, deadline
-                        )
-                        for off in range(step, total, step)
+        offset = step
+        while step and (total is None or offset < total) and pages[-1].size >= step:
+            # Without a total, one page at a time; with one, up to max_concurrency at once.
+            wave = 1 if total is None else self.max_concurrency
+            offsets = range(offset, offset + wave * step, step)
+            if total is not None:
+                offsets = range(offset, min(total, offset + wave * step), step)
+            got = await asyncio.gather(
+                *(
+                    self._page(
+                        "list_workflows", "/workflows", off, {}, self._parse_workflows, deadline
                     )
+                    for off in offsets
                 )
-        else:
-            page = first
-            offset = 0
-            while page.items and len(page.items) >= (page.pagination.limit or PAGE_LIMIT):
-                offset += len(page.items)
-                page = await self._page(
-                    "list_workflows", "/workflows", offset, {}, self._parse_workflows, deadline
-                )
-                pages.append(page)
+            )
+            pages += got
+            offset = offsets[-1] + step
+            if any(page.size == 0 for page in got):
+                break
         seen: dict[str, Workflow] = {}
+        bad: dict[str, str] = {}
         for page in pages:
             for wf in page.items:
                 seen.setdefault(wf.id, wf)
-        return tuple(seen.values())
+            bad.update(page.bad)
+        return Catalogue(tuple(seen.values()), bad)
 
     async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
         """The newest `limit` runs of a workflow, newest first."""
@@ -294,9 +310,15 @@ class OnePinClient:
         attempt = 0
         while True:
             try:
+                await self._rate_limit_pause(endpoint, deadline)
                 return await self._attempt(endpoint, path, params, deadline)
             except _Retryable as retry:
                 error = retry.error
+                if error.status == 429 and retry.wait:
+                    # Honoured by every request of this key, in this poll and the next ones.
+                    until = time.monotonic() + min(retry.wait, RETRY_AFTER_CAP)
+                    self._blocked_until = max(self._blocked_until, until)
+                    self._blocked_by = error
                 if attempt >= self._settings.max_retries:
                     raise error from None
                 wait = retry.wait if retry.wait is not None else _backoff(attempt)
@@ -305,6 +327,17 @@ class OnePinClient:
                     raise error from None
                 attempt += 1
                 await asyncio.sleep(wait)
+
+    async def _rate_limit_pause(self, endpoint: str, deadline: Deadline) -> None:
+        """Wait out a Retry-After the API asked for, or give up if it outlasts the deadline."""
+        wait = self._blocked_until - time.monotonic()
+        if wait <= 0:
+            return
+        if wait >= deadline.remaining() - 0.05:
+            last = self._blocked_by  # the same problem, told the same way: logged once
+            raise ApiError(endpoint, last.message if last else "rate limited", 429,
+                           last.code if last else None)  # fmt: skip
+        await asyncio.sleep(wait)
 
     async def _attempt(
         self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline

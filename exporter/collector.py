@@ -264,7 +264,7 @@ def workflow_lines(workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> 
                     reading = g.value(run)
                     if reading is not None:
                         add(RUN[g.suffix], run_labels, reading)
-    return {name: "".join(parts).encode() for name, parts in lines.items()}
+    return {name: "".join(parts).encode("utf-8", "replace") for name, parts in lines.items()}
 
 
 def _health_lines(workspaces: Iterable[WorkspaceSnapshot]) -> dict[str, list[str]]:
@@ -322,10 +322,12 @@ class Renderer:
         self._cache = cache  # workflows gone from the snapshot leave the cache
         for family in HEALTH_FAMILIES:
             if health[family.name]:
-                yield (family.header(openmetrics) + "".join(health[family.name])).encode()
+                yield (family.header(openmetrics) + "".join(health[family.name])).encode(
+                    "utf-8", "replace"
+                )
         for family in WORKFLOW_FAMILIES:
             name = family.name
-            batch: list[bytes] = [family.header(openmetrics).encode()]
+            batch: list[bytes] = [family.header(openmetrics).encode("utf-8", "replace")]
             size = 0
             for lines in per_workflow:
                 part = lines.get(name)

@@ -9,6 +9,7 @@ the field, because silently dropping it would show wrong data as if it were righ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,15 +48,25 @@ def _opt_str(d: Mapping[str, Any], key: str, where: str) -> str | None:
     raise DecodeError(f"{where}.{key}: expected a string or null, got {_show(value)}")
 
 
+def _finite(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (bools, NaN, too big)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _opt_num(d: Mapping[str, Any], key: str, where: str) -> float | None:
     value = d.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DecodeError(f"{where}.{key}: expected a number or null, got {_show(value)}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise DecodeError(f"{where}.{key}: expected a finite number, got {value}")
-    return float(value)
+    number = _finite(value)
+    if number is None:
+        raise DecodeError(f"{where}.{key}: expected a finite number or null, got {_show(value)}")
+    return number
 
 
 def _opt_int(d: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -117,11 +128,12 @@ def _usage(value: Any, where: str) -> Mapping[str, float]:
         return {}
     if not isinstance(value, Mapping):
         raise DecodeError(f"{where}.usage_summary: expected an object or null, got {_show(value)}")
-    return {
-        str(k): float(v)
-        for k, v in value.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and v == v
-    }
+    usage = {}
+    for k, v in value.items():
+        number = _finite(v)
+        if number is not None:
+            usage[str(k)] = number
+    return usage
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -213,13 +225,18 @@ class Page(Generic[T]):
     items: tuple[T, ...]
     meta: Meta
     pagination: Pagination
+    # Items that could not be read, as (id or position, problem): one bad workflow must not
+    # take its page, and so the whole workspace, down with it.
+    bad: tuple[tuple[str, str], ...] = ()
+    # How many items the page had, readable or not.
+    size: int = 0
 
 
 # --- parsers -----------------------------------------------------------------------------------
 
 
-def parse_meta(body: Mapping[str, Any]) -> Meta:
-    meta = body.get("meta")
+def parse_meta(body: Any) -> Meta:
+    meta = body.get("meta") if isinstance(body, Mapping) else None
     if not isinstance(meta, Mapping):
         return Meta(None, None)
     request_id = meta.get("request_id")
@@ -262,10 +279,9 @@ def parse_workflow(raw: Any, where: str = "workflow") -> Workflow:
             value = _opt_int(counts_obj, status, f"{where}.run_status_counts")
             if value is not None:
                 counts[str(status)] = value
-    name = d.get("name")
     return Workflow(
         id=_req_str(d, "id", where),
-        name=name if isinstance(name, str) and name else _req_str(d, "id", where),
+        name=_req_str(d, "name", where),
         runs_count=_opt_int(d, "runs_count", where),
         last_run_at=_opt_time(d, "last_run_at", where),
         last_run_status=_opt_str(d, "last_run_status", where),
@@ -312,17 +328,24 @@ def parse_workflow_page(
     if not isinstance(data, list):
         raise DecodeError("list workflows: 'data' is not a list")
     items = []
+    bad = []
     for i, item in enumerate(data):
         key = _workflow_key(item) if memo is not None else None
         seen = memo.get(key[0]) if memo is not None and key is not None else None
         if seen is not None and seen[0] == key:
             items.append(seen[1])
             continue
-        workflow = parse_workflow(item, f"data[{i}]")
+        try:
+            workflow = parse_workflow(item, f"data[{i}]")
+        except DecodeError as exc:
+            wid = item.get("id") if isinstance(item, Mapping) else None
+            bad.append((wid if isinstance(wid, str) and wid else f"data[{i}]", str(exc)))
+            continue
         if memo is not None and key is not None:
             memo[workflow.id] = (key, workflow)
         items.append(workflow)
-    return Page(tuple(items), parse_meta(body), parse_pagination(body))
+    meta, pagination = parse_meta(body), parse_pagination(body)
+    return Page(tuple(items), meta, pagination, tuple(bad), len(data))
 
 
 def _workflow_key(item: Any) -> tuple[Any, ...] | None:
@@ -364,6 +387,8 @@ def parse_runs_summary(body: Any) -> RunsSummary:
             continue
         value = d[key]
         if isinstance(value, int) and not isinstance(value, bool):
+            if _finite(value) is None:
+                raise DecodeError(f"data.{key}: count too large: {_show(value)}")
             counts[str(key)] = value
     return RunsSummary(
         counts=counts,

@@ -32,13 +32,19 @@ AUTH_BACKOFF_MAX = 600.0
 MAX_ERROR_LINES = 5
 _CREDENTIAL_HINT = re.compile(r"(?i)bearer\s+\S+")
 _REQUEST_ID = re.compile(r" \(request_id [^)]*\)")
+# A 5xx storm alternates 500, 502, 503...: one problem, not three.
+_SERVER_ERROR = re.compile(r"HTTP 5\d\d( [A-Z_]+)?( .*)?$")
 
 
 def same_problem(a: str | None, b: str | None) -> bool:
     """Two error texts tell of the same problem (request ids differ on every request)."""
     if a is None or b is None:
         return a is b
-    return _REQUEST_ID.sub("", a) == _REQUEST_ID.sub("", b)
+    return _problem(a) == _problem(b)
+
+
+def _problem(text: str) -> str:
+    return _SERVER_ERROR.sub("HTTP 5xx", _REQUEST_ID.sub("", text))
 
 
 @dataclass(slots=True)
@@ -173,6 +179,7 @@ class WorkspacePoller:
         self._last_deadline: float | None = None
         self._polled_at: float | None = None
         self._new_errors: list[tuple[str, str]] = []
+        self._unlabelled: set[str] = set()
 
     # --- one poll -----------------------------------------------------------------------------
 
@@ -199,11 +206,12 @@ class WorkspacePoller:
             self._set_workspace_error(exc)
             return self._snapshot(refreshed=set())
         self._set_workspace_ok()
-        selected = self._select(catalogue)
+        selected = self._select(catalogue.workflows)
+        unreadable = self._mark_unreadable(catalogue.bad)
         self._log_new_errors()
         configured = {ref.id for ref in self.workspace.workflows or ()}
         for wid in list(self._states):
-            if wid not in selected and wid not in configured:
+            if wid not in selected and wid not in configured and wid not in unreadable:
                 del self._states[wid]  # gone from the API, or no longer selected
         for wid in early.keys() - selected.keys():
             early[wid].task.cancel()
@@ -234,6 +242,28 @@ class WorkspacePoller:
                 if state.name != wf.name:  # renamed: new label values
                     state.name, state.published = wf.name, None
         return selected
+
+    def _mark_unreadable(self, bad: Mapping[str, str]) -> set[str]:
+        """Catalogue entries that could not be read: only those workflows are marked down."""
+        configured = {ref.id: ref.name for ref in self.workspace.workflows or ()}
+        marked = set()
+        unlabelled = {p for w, p in bad.items() if w.startswith("data[")}
+        seen_before, self._unlabelled = self._unlabelled, unlabelled
+        for wid, problem in bad.items():
+            if wid.startswith("data["):  # no usable id: nothing to label it with
+                if problem not in seen_before:
+                    log.warning("catalogue entry skipped: %s", problem,
+                                extra={"workspace": self.workspace.name})  # fmt: skip
+                continue
+            if not self._shard_selects(wid):
+                continue
+            if self.workspace.workflows is not None and wid not in configured:
+                continue
+            known = self._states.get(wid)
+            state = self._state(wid, configured.get(wid) or (known.name if known else wid))
+            self._set_error(state, f"list_workflows: unexpected entry: {problem}")
+            marked.add(wid)
+        return marked
 
     def _state(self, wid: str, name: str) -> _WorkflowState:
         state = self._states.get(wid)
@@ -274,6 +304,11 @@ class WorkspacePoller:
             if future in pending or future.cancelled():
                 # What did arrive is kept (a cold start then makes progress poll by poll).
                 out.error = out.error or ApiError("poll", "not done within the scrape deadline")
+            elif (crash := future.exception()) is not None:
+                # A bug, not an API problem: the workflow is marked down and it is logged.
+                log.error("refreshing a workflow failed", exc_info=crash,
+                          extra={"workspace": self.workspace.name, "workflow_id": wid})  # fmt: skip
+                out.error = ApiError("poll", f"internal error: {type(crash).__name__}")
             self._apply(self._states[wid], selected[wid], out)
             if out.error is None:
                 refreshed.add(wid)
@@ -387,6 +422,7 @@ class WorkspacePoller:
             state.published = None
         previous = dict(state.runs)
         previous_done = state.done
+        unfinished_list = False
         if out.listed is not None:
             window: dict[str, Run] = {}
             done: set[str] = set()
@@ -396,6 +432,10 @@ class WorkspacePoller:
                     done.add(run.id)  # finished and already counted
                 elif known is not None and (known.terminal or known.detailed):
                     window[run.id] = known  # cached detail; terminal runs never change
+                elif run.terminal and state.listed and run.id not in out.statuses:
+                    # Finished since the last poll, but its status did not arrive: it is left
+                    # out, and the list asked for again, so that it is counted next time.
+                    unfinished_list = True
                 else:
                     window[run.id] = run
             # Active runs older than the window stay watched until they end.
@@ -426,8 +466,8 @@ class WorkspacePoller:
             state.runs[rid] = run
         if state.published is None:
             state.prune()
-        if out.listed is not None:
-            # The list itself arrived: runs missing a status are asked for next time.
+        if out.listed is not None and not unfinished_list:
+            # The list itself arrived: active runs missing a status are asked for next time.
             state.listed = True
             state.listed_fingerprint = entry.fingerprint()
         if out.error is not None:
@@ -597,9 +637,21 @@ class Poller:
             self._inflight.add_done_callback(self._done)
         try:
             # shield: a scrape that gives up must not cancel the poll others wait for.
-            return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 1.0)
+            return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 0.25)
         except TimeoutError:
-            return self._last or Snapshot()
+            return self._last or self._not_polled_yet()
+
+    def _not_polled_yet(self) -> Snapshot:
+        """Before any poll finished: every workspace down, its own request counts served."""
+        return Snapshot(
+            tuple(
+                WorkspaceSnapshot(
+                    ws.workspace.name, False, (), ws.client.stats, error="first poll not done"
+                )
+                for ws in self.workspaces
+            ),
+            time.time(),
+        )
 
     def _done(self, future: asyncio.Future[Snapshot]) -> None:
         self._inflight = None

@@ -83,9 +83,11 @@ class Scenario:
     completed: Workflow  # has a run that completed
 
 
-def wait_prometheus(prometheus: Prometheus, what: str, expr: str) -> list[dict[str, Any]]:
+def wait_prometheus(
+    prometheus: Prometheus, what: str, expr: str, timeout: float = 30.0
+) -> list[dict[str, Any]]:
     """Wait for a step of the scenario to show in Prometheus."""
-    return wait_for(f"{what} (PromQL {expr})", lambda: prometheus.query(expr) or None, 30.0)
+    return wait_for(f"{what} (PromQL {expr})", lambda: prometheus.query(expr) or None, timeout)
 
 
 def start_run(api_url: str, workflow: Workflow, outcome: str, **extra: int) -> dict[str, Any]:
@@ -195,6 +197,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             f'timestamp(onepin_up{{workspace="{WORKSPACE}"}} == 1) > {healed + 1:.3f}'
             " and on ()"
             f' count(onepin_workflow_up{{workspace="{WORKSPACE}"}} == 1) == {WORKFLOWS}',
+            # The exporter honours the 429's Retry-After (up to the end of the simulator's
+            # one-minute window) before it asks again.
+            timeout=90.0,
         )
 
         yield Scenario(
