@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.contract import CONTRACT_METRICS
+
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 
@@ -37,64 +39,8 @@ BUILTIN_VARIABLES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h
 
 # --- the metric contract (design.md §4.4) -----------------------------------------------------
 
-_LAST_RUN = (
-    "number",
-    "finished_steps",
-    "total_steps",
-    "total_nodes",
-    "token_cost",
-    "cpu_seconds",
-    "memory_bytes",
-    "api_calls",
-    "duration_seconds",
-    "created_timestamp_seconds",
-    "started_timestamp_seconds",
-    "completed_timestamp_seconds",
-)
-_RUN = (
-    "finished_steps",
-    "total_steps",
-    "total_nodes",
-    "token_cost",
-    "cpu_seconds",
-    "memory_bytes",
-    "api_calls",
-    "duration_seconds",
-    "created_timestamp_seconds",
-    "started_timestamp_seconds",
-    "updated_timestamp_seconds",
-)
-
-
-def _histogram(name: str) -> tuple[str, ...]:
-    return (f"{name}_bucket", f"{name}_sum", f"{name}_count")
-
-
-KNOWN_METRICS: frozenset[str] = frozenset(
-    {
-        "onepin_up",
-        "onepin_workflow_up",
-        "onepin_exporter_build_info",
-        "onepin_exporter_collect_duration_seconds",
-        "onepin_exporter_poll_deadline_seconds",
-        "onepin_api_requests_total",
-        *_histogram("onepin_api_request_duration_seconds"),
-        "onepin_workflow_info",
-        "onepin_workflow_runs",
-        "onepin_workflow_pass_ratio",
-        "onepin_workflow_average_run_duration_seconds",
-        "onepin_workflow_last_run_status",
-        *(f"onepin_workflow_last_run_{suffix}" for suffix in _LAST_RUN),
-        "onepin_workflow_runs_finished_total",
-        *_histogram("onepin_workflow_run_duration_seconds"),
-        "onepin_workflow_run_token_cost_total",
-        "onepin_workflow_run_cpu_seconds_total",
-        "onepin_run_status",
-        *(f"onepin_run_{suffix}" for suffix in _RUN),
-        # Set by Prometheus for every target.
-        "up",
-    }
-)
+# Set by Prometheus for every target, beside the exporter's contract.
+KNOWN_METRICS: frozenset[str] = CONTRACT_METRICS | {"up"}
 # prometheus_client's standard process and Python collectors.
 STANDARD_PREFIXES = ("process_", "python_")
 

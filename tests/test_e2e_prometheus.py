@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.contract import HEALTH_METRICS, RUN_METRICS, WORKFLOW_METRICS
 from tests.helpers import require_binary
 from tests.procs import Prometheus, start_exporter, start_simulator
-from tests.test_scrape import HEALTH_METRICS, RUN_METRICS, WORKFLOW_METRICS
 
 pytestmark = pytest.mark.e2e
 TOKEN = "op_live_E2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2"

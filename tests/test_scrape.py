@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from tests.contract import HEALTH_METRICS, RUN_METRICS, WORKFLOW_METRICS
 from tests.fakeapi import NOW_TS, FakeOnePin, FakeRun, FakeWorkflow, standard_workspace
 from tests.helpers import (
     exposition,
@@ -20,64 +21,6 @@ from tests.helpers import (
 )
 
 MIB = 1048576
-
-WORKFLOW_METRICS = [
-    "onepin_workflow_up",
-    "onepin_workflow_info",
-    "onepin_workflow_runs",
-    "onepin_workflow_pass_ratio",
-    "onepin_workflow_average_run_duration_seconds",
-    "onepin_workflow_last_run_status",
-    *(
-        f"onepin_workflow_last_run_{s}"
-        for s in [
-            "number",
-            "finished_steps",
-            "total_steps",
-            "total_nodes",
-            "token_cost",
-            "cpu_seconds",
-            "memory_bytes",
-            "api_calls",
-            "duration_seconds",
-            "created_timestamp_seconds",
-            "started_timestamp_seconds",
-            "completed_timestamp_seconds",
-        ]
-    ),
-    "onepin_workflow_runs_finished_total",
-    "onepin_workflow_run_duration_seconds_bucket",
-    "onepin_workflow_run_duration_seconds_count",
-    "onepin_workflow_run_duration_seconds_sum",
-    "onepin_workflow_run_token_cost_total",
-    "onepin_workflow_run_cpu_seconds_total",
-]
-RUN_METRICS = [
-    "onepin_run_status",
-    *(
-        f"onepin_run_{s}"
-        for s in [
-            "finished_steps",
-            "total_steps",
-            "total_nodes",
-            "token_cost",
-            "cpu_seconds",
-            "memory_bytes",
-            "api_calls",
-            "duration_seconds",
-            "created_timestamp_seconds",
-            "started_timestamp_seconds",
-            "updated_timestamp_seconds",
-        ]
-    ),
-]
-HEALTH_METRICS = [
-    "onepin_up",
-    "onepin_exporter_build_info",
-    "onepin_exporter_collect_duration_seconds",
-    "onepin_api_requests_total",
-    "onepin_api_request_duration_seconds_bucket",
-]
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""The metric contract of design §4.4, as sample names: what dashboards, alerts and users rely on.
+
+Written out here, independently of exporter/collector.py, so that a renamed or dropped metric
+fails the tests instead of silently changing the contract.
+"""
+
+from __future__ import annotations
+
+
+def _histogram(name: str) -> list[str]:
+    return [f"{name}_bucket", f"{name}_count", f"{name}_sum"]
+
+
+HEALTH_METRICS = [
+    "onepin_up",
+    "onepin_exporter_build_info",
+    "onepin_exporter_collect_duration_seconds",
+    "onepin_api_requests_total",
+    *_histogram("onepin_api_request_duration_seconds"),
+]
+WORKFLOW_METRICS = [
+    "onepin_workflow_up",
+    "onepin_workflow_info",
+    "onepin_workflow_runs",
+    "onepin_workflow_pass_ratio",
+    "onepin_workflow_average_run_duration_seconds",
+    "onepin_workflow_last_run_status",
+    *(
+        f"onepin_workflow_last_run_{suffix}"
+        for suffix in [
+            "number",
+            "finished_steps",
+            "total_steps",
+            "total_nodes",
+            "token_cost",
+            "cpu_seconds",
+            "memory_bytes",
+            "api_calls",
+            "duration_seconds",
+            "created_timestamp_seconds",
+            "started_timestamp_seconds",
+            "completed_timestamp_seconds",
+        ]
+    ),
+    "onepin_workflow_runs_finished_total",
+    *_histogram("onepin_workflow_run_duration_seconds"),
+    "onepin_workflow_run_token_cost_total",
+    "onepin_workflow_run_cpu_seconds_total",
+]
+RUN_METRICS = [
+    "onepin_run_status",
+    *(
+        f"onepin_run_{suffix}"
+        for suffix in [
+            "finished_steps",
+            "total_steps",
+            "total_nodes",
+            "token_cost",
+            "cpu_seconds",
+            "memory_bytes",
+            "api_calls",
+            "duration_seconds",
+            "created_timestamp_seconds",
+            "started_timestamp_seconds",
+            "updated_timestamp_seconds",
+        ]
+    ),
+]
+# Added to the design's list: the poll's deadline, shown against its duration on dashboards.
+ADDED_METRICS = ["onepin_exporter_poll_deadline_seconds"]
+CONTRACT_METRICS = frozenset(HEALTH_METRICS + WORKFLOW_METRICS + RUN_METRICS + ADDED_METRICS)
