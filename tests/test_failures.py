@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakeapi import FakeOnePin, error, standard_workspace
+from exporter.config import parse_config
+from tests.fakeapi import API, TOKEN, FakeOnePin, error, standard_workspace
 from tests.helpers import exposition, make_config, poll, poller_for, series, value
 
 
@@ -148,3 +150,25 @@ def test_a_poll_cut_by_the_deadline_keeps_what_arrived_and_the_next_one_goes_on(
         assert value(text, "onepin_workflow_up", workflow_id=wid) == 1, wid
     assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
     assert value(text, "onepin_workflow_last_run_token_cost", workflow_id="wf-completed") == 350
+
+
+def test_a_fixed_token_file_is_picked_up_at_once_despite_the_backoff(tmp_path: Path) -> None:
+    import os
+
+    secret = tmp_path / "token"
+    secret.write_text("op_live_revokedrevokedrevokedrevoked00\n")
+    fake = FakeOnePin(standard_workspace())
+    config = parse_config(
+        f"workspaces:\n  - {{name: prod, api_url: '{API}', token_file: {secret}}}\n"
+        "collection: {min_interval: 0s}\n"
+    )
+    poller = poller_for(fake, config)
+    assert value(exposition(poll(poller)), "onepin_up") == 0
+    for _ in range(5):
+        poll(poller)
+    assert len(fake.requests) == 1  # backing off: the rejected key is not tried again
+    secret.write_text(TOKEN + "\n")
+    os.utime(secret, (1, 1))  # a new mtime even within the file system's time resolution
+    text = exposition(poll(poller))
+    assert value(text, "onepin_up") == 1
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 1
