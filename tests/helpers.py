@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -89,8 +90,11 @@ def render_text(snapshot: Snapshot, config: Config, accept: str | None = None) -
 
 
 def require_binary(name: str) -> str:
-    """Path of a binary the test needs; skip without it, except in CI where it must exist."""
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    """Path of a binary the test needs; skip without it, except in CI where it must exist.
+
+    Looked for on PATH, in /usr/bin (Debian's packages) and beside this Python (the test
+    extras' commands, when the venv is not on PATH)."""
+    path = shutil.which(name) or shutil.which(name, path=f"/usr/bin:{Path(sys.executable).parent}")
     if path:
         return path
     if os.environ.get("CI") == "true":

@@ -5,11 +5,9 @@ container registry, which these tests do not assume; test_container.py runs the 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -23,16 +21,6 @@ from tests.procs import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 COMPOSE_DIR = REPO / "deploy" / "compose"
-
-
-def _tool(name: str) -> str:
-    """A command installed with the test extras: on PATH or beside this Python."""
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required in CI (install the test extras)")
-    pytest.skip(f"{name} not installed")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +65,7 @@ def test_docker_compose_config_accepts_it() -> None:
 
 def test_it_follows_the_compose_specification_schema() -> None:
     # check-jsonschema ships the Compose Specification's schema: no download needed.
-    binary = _tool("check-jsonschema")
+    binary = require_binary("check-jsonschema")
     proc = subprocess.run(
         [binary, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
         capture_output=True,

@@ -4,33 +4,20 @@ context."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.helpers import require_binary
 from tests.procs import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 LOCK = REPO / "requirements.lock"
 BUILD_LOCK = REPO / "requirements-build.lock"
-
-
-def _tool(name: str) -> str:
-    """A command installed with the test extras: on PATH or beside this Python."""
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required in CI (install the test extras)")
-    pytest.skip(f"{name} not installed")
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -50,7 +37,7 @@ def _args(name: str) -> list[str]:
 
 
 def test_hadolint_passes() -> None:
-    hadolint = _tool("hadolint")
+    hadolint = require_binary("hadolint")
     proc = subprocess.run(
         [hadolint, "--no-color", "--failure-threshold=style", str(DOCKERFILE)],
         capture_output=True,

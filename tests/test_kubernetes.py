@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from exporter.config import parse_config, parse_duration
+from tests.helpers import require_binary
 from tests.procs import REPO
 
 K8S = REPO / "deploy" / "kubernetes"
@@ -34,16 +34,6 @@ CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 KUBERNETES_VERSIONS = [None, "1.29.0"]
 
 Doc = dict[str, Any]
-
-
-def _tool(name: str) -> str:
-    """A command installed with the test extras: on PATH or beside this Python."""
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required in CI (install the test extras)")
-    pytest.skip(f"{name} not installed")
 
 
 def _jsonschema() -> Any:
@@ -167,7 +157,7 @@ def _write(docs: list[Doc], path: Path) -> Path:
 
 
 def _kubernetes_validate(path: Path, version: str | None) -> subprocess.CompletedProcess[str]:
-    args = [_tool("kubernetes-validate"), "--strict"]
+    args = [require_binary("kubernetes-validate"), "--strict"]
     if version:
         args += ["--kubernetes-version", version]
     return subprocess.run([*args, str(path)], capture_output=True, text=True, timeout=120)
