@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, describe, load_config
 from exporter.logs import LEVELS, setup_logging
-from exporter.runtime import ListenAddress, parse_listen_address, serve
+from exporter.runtime import ListenAddress, parse_listen_address, run_until_signalled, serve
 from exporter.sharding import Shard, parse_shard
 from exporter.webconfig import WebConfig, load_web_config
 
@@ -123,15 +121,10 @@ def _secrets(config: Config) -> list[str]:
 
 
 def run(config: Config, listen: ListenAddress, shard: Shard, web_config: WebConfig) -> int:
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(config, listen, stop, shard=shard, web_config=web_config)
-
     try:
-        asyncio.run(main())
+        run_until_signalled(
+            lambda stop: serve(config, listen, stop, shard=shard, web_config=web_config)
+        )
     except OSError as exc:
         print(f"onepin-exporter: cannot listen on {listen.url()}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from exporter.config import Config, parse_config
 from exporter.logs import setup_logging
-from exporter.runtime import ListenAddress, serve
+from exporter.runtime import ListenAddress, run_until_signalled, serve
 from exporter.simulator.app import create_app
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import start_site
@@ -70,15 +69,8 @@ def run_demo(listen: ListenAddress | None, log_level: str, log_format: str) -> i
     setup_logging(log_level, log_format, lambda: [DEMO_TOKEN])
     target = listen or DEMO_LISTEN
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await _demo(target, stop)
-
     try:
-        asyncio.run(main())
+        run_until_signalled(lambda stop: _demo(target, stop))
     except OSError as exc:
         print(f"onepin-exporter: demo failed to start: {exc}", file=sys.stderr)
         return 1
