@@ -212,7 +212,10 @@ class _Checker:
     ) -> T:
         if node is None or node.value is None:
             return default
+        reported = len(self.problems)
         value = self.expand(node, path)
+        if len(self.problems) > reported:
+            return default  # a missing variable is the problem; its empty value is not another
         try:
             return convert(value)
         except (TypeError, ValueError) as exc:

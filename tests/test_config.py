@@ -164,3 +164,11 @@ def test_an_empty_value_is_reported_as_missing_not_a_crash() -> None:
     assert problems("workspaces:\n  - name: a\n    api_url:\n    token: t\n") == [
         "c.yaml:3: workspaces[0].api_url: is required"
     ]
+
+
+def test_a_missing_variable_is_one_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONEPIN_MISSING", raising=False)
+    text = "workspaces:\n  - {name: a, api_url: 'https://x.test', token: '${ONEPIN_MISSING}'}\n"
+    assert problems(text) == [
+        "c.yaml:2: workspaces[0].token: environment variable ONEPIN_MISSING is not set"
+    ]
