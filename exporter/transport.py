@@ -1,0 +1,90 @@
+"""The default HTTP transport: aiohttp's connection pool and parser under the httpx API.
+
+The client speaks httpx (`httpx.Request` in, `httpx.Response` out), so tests can hand it any
+httpx transport (respx, `httpx.MockTransport`). In production the requests are small GETs with
+JSON answers, many per poll; this transport does only what those need: one keep-alive pool, the
+body read whole (within a size limit), no redirects, cookies or proxies, and no per-request
+timers, because the client bounds each exchange itself. The README has the measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import aiohttp
+import httpx
+from yarl import URL
+
+# Headers that describe the body as it was on the wire; the body handed on is decoded.
+_WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
+class BodyTooLarge(Exception):
+    """The response body is larger than the transport's limit."""
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self, *, ssl_context: ssl.SSLContext | bool, max_connections: int, max_body_bytes: int
+    ) -> None:
+        self._ssl = ssl_context
+        self._max_connections = max_connections
+        self._max_body = max_body_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl)
+        # No session-wide timeout: the client bounds every exchange with its own deadline.
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(),
+            auto_decompress=True,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        try:
+            async with session.request(
+                request.method,
+                URL(str(request.url), encoded=True),  # httpx has checked it: no second parse
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+            ) as response:
+                declared = response.content_length
+                if declared is not None and declared > self._max_body:
+                    raise BodyTooLarge()
+                body = await self._read(response)
+                headers = [
+                    (k, v) for k, v in response.raw_headers if k.lower() not in _WIRE_HEADERS
+                ]
+                return httpx.Response(
+                    response.status, headers=headers, content=body, request=request
+                )
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc.os_error
+        except aiohttp.ServerTimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc), request=request) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await response.content.readany():
+            size += len(chunk)
+            if size > self._max_body:
+                raise BodyTooLarge()
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+            # Let the connections' closing callbacks run before the loop goes away.
+            await asyncio.sleep(0)
