@@ -16,8 +16,10 @@ import asyncio
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import CollectionSettings, Workspace
@@ -120,27 +122,6 @@ class _WorkflowState:
 
 
 @dataclass(slots=True)
-class _Early:
-    """Get Run Status of a workflow's known active runs, started before the catalogue is in."""
-
-    out: _Refresh
-    task: asyncio.Future[None]
-    run_ids: set[str]
-
-    @staticmethod
-    def start(
-        statuses: Callable[[str, Iterable[str], Deadline, _Refresh], Awaitable[None]],
-        state: _WorkflowState,
-        deadline: Deadline,
-    ) -> _Early:
-        out = _Refresh()
-        run_ids = {r.id for r in state.active()}
-        return _Early(
-            out, asyncio.ensure_future(statuses(state.id, run_ids, deadline, out)), run_ids
-        )
-
-
-@dataclass(slots=True)
 class _Refresh:
     """The outcome of refreshing one workflow, applied to its state in one step."""
 
@@ -150,6 +131,61 @@ class _Refresh:
     summary: RunsSummary | None = None
     summary_key: object = None
     error: ApiError | None = None
+    workflow_id: str = ""
+    asked: set[str] = field(default_factory=set)  # run ids whose status is being asked for
+    pending: int = 0  # jobs not finished: above zero after the poll means cut by the deadline
+    dropped: bool = False  # the workflow left the selection: its queued jobs are skipped
+
+
+class _Jobs:
+    """A queue of requests and a bounded number of workers taking from it.
+
+    A fixed number of workers instead of a task (and a semaphore wait) per request: at thousands
+    of requests per poll, tasks and semaphore queues were most of the poller's own CPU."""
+
+    def __init__(self, workspace: str) -> None:
+        self._queue: deque[tuple[_Refresh, Callable[[], Awaitable[None]]]] = deque()
+        self._workers: list[asyncio.Future[None]] = []
+        self._workspace = workspace
+
+    def add(self, out: _Refresh, job: Callable[[], Awaitable[None]]) -> None:
+        out.pending += 1
+        self._queue.append((out, job))
+
+    def start(self, workers: int) -> None:
+        """Up to `workers` running workers (again, when jobs were added after they ended)."""
+        self._workers = [w for w in self._workers if not w.done()]
+        for _ in range(min(workers - len(self._workers), len(self._queue))):
+            self._workers.append(asyncio.ensure_future(self._work()))
+
+    async def finish(self, deadline: Deadline) -> None:
+        """Wait for the jobs; requests stop themselves at the deadline, the margin only guards
+        against a hang. Jobs not done leave their workflow's `pending` above zero."""
+        while self._workers:  # a job may add jobs (and workers) to its own queue
+            workers, self._workers = self._workers, []
+            _done, hung = await asyncio.wait(workers, timeout=max(0.0, deadline.remaining()) + 1)
+            for worker in hung:
+                worker.cancel()
+            if hung:
+                return
+
+    def cancel(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+
+    async def _work(self) -> None:
+        while self._queue:
+            out, job = self._queue.popleft()
+            try:
+                if not out.dropped:
+                    await job()
+            except ApiError as exc:
+                out.error = out.error or exc
+            except Exception as crash:  # a bug, not an API problem: the workflow is marked down
+                where = {"workspace": self._workspace, "workflow_id": out.workflow_id}
+                log.error("refreshing a workflow failed", exc_info=crash, extra=where)
+                out.error = ApiError("poll", f"internal error: {type(crash).__name__}")
+            out.pending -= 1
 
 
 class WorkspacePoller:
@@ -170,7 +206,6 @@ class WorkspacePoller:
         self._clock = clock
         self._states: dict[str, _WorkflowState] = {}
         self._summary_enabled = settings.runs_summary
-        self._workflow_slots = asyncio.Semaphore(2 * client.max_concurrency)
         self._auth_failures = 0
         self._auth_retry_at = 0.0
         self._error: str | None = None
@@ -193,16 +228,18 @@ class WorkspacePoller:
             # The key was rejected: do not burn requests until the backoff ends.
             return self._snapshot(refreshed=set())
         # Active runs are polled while the catalogue is fetched: neither needs the other.
-        early = {
-            wid: _Early.start(self._statuses, state, deadline)
-            for wid, state in self._states.items()
-            if state.active()
-        }
+        statuses = _Jobs(self.workspace.name)
+        outs: dict[str, _Refresh] = {}
+        for wid, state in self._states.items():
+            if state.active():
+                out = outs[wid] = _Refresh(workflow_id=wid)
+                for run in state.active():
+                    self._ask_status(statuses, state, run.id, out, deadline)
+        statuses.start(self.client.max_concurrency)
         try:
             catalogue = await self.client.list_workflows(deadline)
         except ApiError as exc:
-            for pending in early.values():
-                pending.task.cancel()
+            statuses.cancel()
             self._set_workspace_error(exc)
             return self._snapshot(refreshed=set())
         self._set_workspace_ok()
@@ -213,9 +250,9 @@ class WorkspacePoller:
         for wid in list(self._states):
             if wid not in selected and wid not in configured and wid not in unreadable:
                 del self._states[wid]  # gone from the API, or no longer selected
-        for wid in early.keys() - selected.keys():
-            early[wid].task.cancel()
-        refreshed = await self._refresh_all(selected, deadline, early)
+        for wid in outs.keys() - selected.keys():
+            outs.pop(wid).dropped = True
+        refreshed = await self._refresh_all(selected, deadline, statuses, outs)
         self._last_duration = self._clock() - started
         self._polled_at = time.time()
         return self._snapshot(refreshed)
@@ -272,72 +309,86 @@ class WorkspacePoller:
         return state
 
     async def _refresh_all(
-        self, selected: Mapping[str, Workflow], deadline: Deadline, early: Mapping[str, _Early]
+        self,
+        selected: Mapping[str, Workflow],
+        deadline: Deadline,
+        statuses: _Jobs,
+        outs: dict[str, _Refresh],
     ) -> set[str]:
-        tasks: dict[str, tuple[asyncio.Future[None], _Early]] = {}
+        """Ask each workflow for what it needs, then apply the answers.
+
+        Three queues: Get Run Status (already running), List Runs (then the status of runs that
+        finished since), and Runs Summary last, once the statuses tell whether runs finished."""
+        lists = _Jobs(self.workspace.name)
         refreshed: set[str] = set()
         for wid, entry in selected.items():
             state = self._states[wid]
-            if (
-                wid in early
-                or state.active()
-                or self._must_list(state, entry)
-                or self._wants_summary(state, self._summary_key(entry, 0))
-            ):
-                started = early.get(wid) or _Early.start(self._statuses, state, deadline)
-                task = asyncio.ensure_future(self._refresh(state, entry, deadline, started))
-                tasks[wid] = (task, started)
-            else:
-                # Idle and unchanged: no request, and no task either (thousands per poll).
+            out = outs.get(wid)
+            if self._must_list(state, entry):
+                out = outs.setdefault(wid, _Refresh(workflow_id=wid))
+                lists.add(out, partial(self._list, state, entry, out, deadline, statuses))
+                continue
+            extra = self._to_fetch(state, state.runs.values(), out.asked if out else set())
+            if out is None and not extra and not self._wants_summary(state, entry, 0):
+                # Idle and unchanged: no request, and no job either (thousands per poll).
                 self._apply(state, entry, _Refresh())
                 refreshed.add(wid)
-        if not tasks:
-            self._log_new_errors()
-            return refreshed
-        # Requests stop themselves at the deadline; the margin only guards against a hang.
-        futures = [future for future, _ in tasks.values()]
-        _done, pending = await asyncio.wait(futures, timeout=deadline.remaining() + 1.0)
-        for future in pending:
-            future.cancel()
-        for wid, (future, started) in tasks.items():
-            out = started.out
-            if future in pending or future.cancelled():
+                continue
+            out = outs.setdefault(wid, _Refresh(workflow_id=wid))
+            for rid in extra:
+                self._ask_status(statuses, state, rid, out, deadline)
+        # A workflow is listed from start to end before others start: a cold poll then holds a
+        # few dozen run lists in flight, not thousands.
+        lists.start(2 * self.client.max_concurrency)
+        statuses.start(self.client.max_concurrency)
+        await lists.finish(deadline)
+        await statuses.finish(deadline)
+        summaries = _Jobs(self.workspace.name)
+        for wid, out in outs.items():
+            state, entry = self._states[wid], selected[wid]
+            if out.error is None and self._wants_summary(state, entry, len(out.statuses)):
+                summaries.add(out, partial(self._summary, state, entry, out, deadline))
+        summaries.start(self.client.max_concurrency)
+        await summaries.finish(deadline)
+        for wid, out in outs.items():
+            if out.pending:
                 # What did arrive is kept (a cold start then makes progress poll by poll).
                 out.error = out.error or ApiError("poll", "not done within the scrape deadline")
-            elif (crash := future.exception()) is not None:
-                # A bug, not an API problem: the workflow is marked down and it is logged.
-                log.error("refreshing a workflow failed", exc_info=crash,
-                          extra={"workspace": self.workspace.name, "workflow_id": wid})  # fmt: skip
-                out.error = ApiError("poll", f"internal error: {type(crash).__name__}")
             self._apply(self._states[wid], selected[wid], out)
             if out.error is None:
                 refreshed.add(wid)
         self._log_new_errors()
         return refreshed
 
-    async def _refresh(
-        self, state: _WorkflowState, entry: Workflow, deadline: Deadline, early: _Early
+    def _ask_status(
+        self, jobs: _Jobs, state: _WorkflowState, run_id: str, out: _Refresh, deadline: Deadline
     ) -> None:
-        """Ask what this workflow needs, into `early.out`; no state is changed here."""
-        out = early.out
+        out.asked.add(run_id)
+        jobs.add(out, partial(self._status, state.id, run_id, out, deadline))
+
+    async def _status(
+        self, workflow_id: str, run_id: str, out: _Refresh, deadline: Deadline
+    ) -> None:
         try:
-            try:
-                # A workflow is refreshed from start to end before others start: a cold poll
-                # then holds a few dozen run lists at a time, not thousands.
-                async with self._workflow_slots:
-                    runs: Iterable[Run] = state.runs.values()
-                    if self._must_list(state, entry):
-                        page = await self.client.list_runs(
-                            state.id, self.settings.recent_runs, deadline
-                        )
-                        out.listed = runs = page.items
-                    to_fetch = self._to_fetch(state, runs, early.run_ids)
-                    await self._statuses(state.id, to_fetch, deadline, out)
-            finally:
-                await early.task
-            await self._summary(state, entry, out, deadline)
+            out.statuses[run_id] = await self.client.get_run_status(workflow_id, run_id, deadline)
         except ApiError as exc:
-            out.error = exc
+            if exc.not_found:
+                out.gone.add(run_id)
+            raise
+
+    async def _list(
+        self,
+        state: _WorkflowState,
+        entry: Workflow,
+        out: _Refresh,
+        deadline: Deadline,
+        statuses: _Jobs,
+    ) -> None:
+        page = await self.client.list_runs(state.id, self.settings.recent_runs, deadline)
+        out.listed = page.items
+        for rid in self._to_fetch(state, page.items, out.asked):
+            self._ask_status(statuses, state, rid, out, deadline)
+        statuses.start(self.client.max_concurrency)
 
     def _to_fetch(self, state: _WorkflowState, runs: Iterable[Run], polled: set[str]) -> set[str]:
         """Runs that need Get Run Status, beyond the active ones already being polled."""
@@ -359,26 +410,6 @@ class WorkspacePoller:
                 want.add(run.id)
         return want
 
-    async def _statuses(
-        self, workflow_id: str, run_ids: Iterable[str], deadline: Deadline, out: _Refresh
-    ) -> None:
-        run_ids = list(run_ids)
-        if not run_ids:
-            return
-        results = await asyncio.gather(
-            *(self.client.get_run_status(workflow_id, rid, deadline) for rid in run_ids),
-            return_exceptions=True,
-        )
-        for rid, result in zip(run_ids, results, strict=True):
-            if isinstance(result, Run):
-                out.statuses[rid] = result
-            elif isinstance(result, ApiError):
-                if result.not_found:
-                    out.gone.add(rid)
-                out.error = out.error or result
-            elif isinstance(result, BaseException):
-                raise result
-
     @staticmethod
     def _must_list(state: _WorkflowState, entry: Workflow) -> bool:
         """List runs when the catalogue says a run was created (or cannot tell)."""
@@ -393,28 +424,29 @@ class WorkspacePoller:
             return tuple(counts.get(s, 0) for s in sorted(TERMINAL_STATUSES))
         return (entry.fingerprint(), entry.last_run_status, statuses_seen)
 
-    def _wants_summary(self, state: _WorkflowState, key: object) -> bool:
-        return self._summary_enabled and (state.summary is None or key != state.summary_key)
+    def _wants_summary(self, state: _WorkflowState, entry: Workflow, statuses_seen: int) -> bool:
+        if not self._summary_enabled:
+            return False
+        return state.summary is None or self._summary_key(entry, statuses_seen) != state.summary_key
 
     async def _summary(
         self, state: _WorkflowState, entry: Workflow, out: _Refresh, deadline: Deadline
     ) -> None:
-        key = self._summary_key(entry, len(out.statuses))
-        if not self._wants_summary(state, key):
+        if not self._summary_enabled:  # switched off by another workflow's answer meanwhile
             return
         try:
             out.summary = await self.client.runs_summary(state.id, deadline)
-            out.summary_key = key
+            out.summary_key = self._summary_key(entry, len(out.statuses))
         except ApiError as exc:
-            if exc.unauthorized and self._summary_enabled:
+            if not exc.unauthorized:
+                raise
+            if self._summary_enabled:
                 self._summary_enabled = False
                 log.warning(
                     "Runs Summary is not allowed for this key; pass ratio is derived from run "
                     "counts and average run duration is left out",
                     extra={"workspace": self.workspace.name, "error": str(exc)},
                 )
-                return
-            raise
 
     def _apply(self, state: _WorkflowState, entry: Workflow, out: _Refresh) -> None:
         """Merge a refresh into the state, counting each newly finished run exactly once."""
