@@ -24,6 +24,7 @@ from exporter.stats import Histogram
 
 MIB = 1048576.0
 CHUNK_BYTES = 256 * 1024
+INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +191,10 @@ def format_value(value: float) -> str:
     """A sample value as both exposition formats write it."""
     if value != value:
         return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
+    if value == INF:  # a constant: float("inf") per call was half the cost of a sample line
+        return "+Inf"
+    if value == -INF:
+        return "-Inf"
     return repr(float(value))
 
 
@@ -210,8 +213,7 @@ def _status_values(status: str) -> Iterator[tuple[str, float]]:
 def _histogram(name: str, labels: str, hist: Histogram) -> str:
     sep = "," if labels else ""
     lines = [
-        f'{name}_bucket{{{labels}{sep}le="{"+Inf" if b == float("inf") else format_value(b)}"}}'
-        f" {format_value(n)}\n"
+        f'{name}_bucket{{{labels}{sep}le="{format_value(b)}"}} {format_value(n)}\n'
         for b, n in hist.cumulative()
     ]
     lines.append(f"{name}_count{{{labels}}} {format_value(hist.count)}\n")
