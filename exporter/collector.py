@@ -234,7 +234,7 @@ def _histogram(name: str, labels: str, hist: Histogram) -> str:
 class _Lines:
     """One workflow's snapshot, with the label strings that its lines share."""
 
-    __slots__ = ("base", "runs", "wf")
+    __slots__ = ("base", "last_run", "runs", "wf")
 
     def __init__(self, workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> None:
         self.wf = wf
@@ -242,6 +242,7 @@ class _Lines:
             f'workspace="{escape(workspace)}",workflow_id="{escape(wf.id)}",'
             f'workflow_name="{escape(wf.name)}"'
         )
+        self.last_run = wf.last_run if wf.has_data else None
         # Each active run with its labels, and its triggered_by label (or "") for run_status.
         self.runs = tuple(
             (
@@ -283,17 +284,18 @@ def _workflow_value(family: Family, read: Callable[[WorkflowSnapshot], float | N
 
 
 def _last_status(x: _Lines) -> str:
-    run = x.wf.last_run if x.wf.has_data else None
+    run = x.last_run
     return "" if run is None else _state_set(LAST_STATUS.name, x.base, run.status)
 
 
 def _last_run(gauge: RunGauge) -> LineMaker:
     sample = LAST_RUN[gauge.suffix].sample
+    read = gauge.value
 
     def lines(x: _Lines) -> str:
-        run = x.wf.last_run if x.wf.has_data else None
-        value = None if run is None else gauge.value(run)
-        return "" if value is None else _line(sample, x.base, value)
+        run = x.last_run
+        value = None if run is None else read(run)
+        return "" if value is None else f"{sample}{{{x.base}}} {format_value(value)}\n"
 
     return lines
 
@@ -328,13 +330,14 @@ def _run_status(x: _Lines) -> str:
 
 def _run(gauge: RunGauge) -> LineMaker:
     sample = RUN[gauge.suffix].sample
+    read = gauge.value
 
     def lines(x: _Lines) -> str:
         parts = []
         for run, labels, _user in x.runs:
-            value = gauge.value(run)
+            value = read(run)
             if value is not None:
-                parts.append(_line(sample, labels, value))
+                parts.append(f"{sample}{{{labels}}} {format_value(value)}\n")
         return "".join(parts)
 
     return lines
