@@ -439,10 +439,13 @@ class Renderer:
             return _Cached(wf, old.poll, parts, True)
         kept: list[bytes | None] = [None] * len(LINE_MAKERS)
         if old is not None and old.wf.name == wf.name:
-            if old.wf.up == wf.up:
+            same_up, same_totals = old.wf.up == wf.up, old.wf.totals is wf.totals
+            if same_up and same_totals and not old.complete:  # an active run progressed
+                return _Cached(wf, self._polls, old.parts, False)
+            if same_up:
                 for i in _IDENTITY:
                     kept[i] = old.parts[i]
-            if old.wf.totals is wf.totals:
+            if same_totals:
                 for i in _TOTALS:
                     kept[i] = old.parts[i]
         for i in (*_IDENTITY, *_TOTALS):
