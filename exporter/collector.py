@@ -362,7 +362,7 @@ LINE_MAKERS = tuple(_MAKERS[family.name] for family in WORKFLOW_FAMILIES)
 # Families whose lines depend on little of a workflow's snapshot, rendered once for as long as
 # that little stays the same: the labels and `up`; the totals (the same object while no run
 # finished).
-_IDENTITY = tuple(WORKFLOW_FAMILIES.index(f) for f in (WORKFLOW_UP, WORKFLOW_INFO))
+_UP_INFO = tuple(WORKFLOW_FAMILIES.index(f) for f in (WORKFLOW_UP, WORKFLOW_INFO))
 _TOTALS = tuple(
     WORKFLOW_FAMILIES.index(f) for f in (FINISHED, RUN_DURATION, TOKEN_TOTAL, CPU_TOTAL)
 )
@@ -406,7 +406,7 @@ class _Cached:
     # The Renderer's poll count when wf was first handed over.
     poll: int
     parts: Parts
-    # Whether parts has every family (else only the _IDENTITY and _TOTALS ones).
+    # Whether parts has every family (else only the _UP_INFO and _TOTALS ones).
     complete: bool
 
 
@@ -416,7 +416,7 @@ class Renderer:
     Only workflows whose snapshot object outlived a poll keep all their lines: one that changed
     since the last poll (an active run progressed) will likely change again, so its lines are
     made family by family as the chunks are made and then dropped, except those that depend on
-    little (_IDENTITY, _TOTALS), which are kept for as long as that little stays the same.
+    little (_UP_INFO, _TOTALS), which are kept for as long as that little stays the same.
     """
 
     def __init__(self, triggered_by_label: bool = False) -> None:
@@ -443,21 +443,23 @@ class Renderer:
             if same_up and same_totals and not old.complete:  # an active run progressed
                 return _Cached(wf, self._polls, old.parts, False)
             if same_up:
-                for i in _IDENTITY:
+                for i in _UP_INFO:
                     kept[i] = old.parts[i]
             if same_totals:
                 for i in _TOTALS:
                     kept[i] = old.parts[i]
-        for i in (*_IDENTITY, *_TOTALS):
+        for i in (*_UP_INFO, *_TOTALS):
             if kept[i] is None:
                 kept[i] = LINE_MAKERS[i](lines).encode("utf-8", "replace")
         return _Cached(wf, self._polls, tuple(kept), False)
 
     def chunks(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[bytes]:
-        """The snapshot's families, one chunk each, without `# EOF` (more may follow).
+        """The snapshot's families, in chunks of ~CHUNK_BYTES, without `# EOF` (more may follow).
 
         Chunks are made as they are asked for, so that a big exposition is never in memory
-        twice: the server writes (and compresses) each chunk before the next one is made.
+        twice: the server writes (and compresses) each chunk before the next one is made. The
+        cache is brought up to date before the first chunk; after that only the snapshot (which
+        is immutable) is read, so interleaved scrapes do not disturb each other.
         """
         health = _health_lines(snapshot.workspaces)
         if snapshot is not self._snapshot:

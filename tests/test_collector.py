@@ -71,3 +71,19 @@ def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
         if i == 3:
             assert b'workflow_name="busy"' not in cached
     assert b"onepin_workflow_run_duration_seconds_count" in cached
+
+
+def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:
+    """The server writes chunks between awaits: another scrape may render in between."""
+    t0 = totals()
+    idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
+    renderer = Renderer()
+    for step in (snapshot(idle, busy(1, t0)), snapshot(idle, busy(2, t0))):
+        b"".join(renderer.chunks(step))  # idle's lines are all kept, busy's are made per scrape
+    older, newer = snapshot(idle, busy(3, t0)), snapshot(idle, busy(4, t0, name="renamed"))
+    first, second = renderer.chunks(older), renderer.chunks(newer)
+    got: dict[int, list[bytes]] = {0: [next(first)], 1: [next(second)]}
+    for i, chunks in enumerate((first, second)):
+        got[i].extend(chunks)
+    assert b"".join(got[0]) == b"".join(Renderer().chunks(older))
+    assert b"".join(got[1]) == b"".join(Renderer().chunks(newer))
