@@ -6,9 +6,12 @@ active runs; run ids and user names never label series that outlive a run.
 
 Speed: a big installation has hundreds of thousands of series, most of them unchanged from one
 scrape to the next (idle workflows). The poller hands over the same `WorkflowSnapshot` object while
-a workflow is unchanged, and the lines of each workflow are rendered once per object and cached
-here; a scrape then mostly joins strings. The sample lines are the same in the Prometheus text
-format and in OpenMetrics; only the family headers and the `# EOF` trailer differ.
+a workflow is unchanged (and the same `WorkflowTotals` while none of its runs finished). A
+workflow's lines are cached here once its snapshot object outlived a poll, so a scrape mostly
+joins bytes; a workflow that changed since the last poll (an active run progressed) keeps only
+its up/info and totals lines, and its other lines are made family by family as the chunks are
+made, then dropped. The sample lines are the same in the Prometheus text format and in
+OpenMetrics; only the family headers and the `# EOF` trailer differ.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from exporter.stats import Histogram
 
 MIB = 1048576.0
 CHUNK_BYTES = 256 * 1024
+INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +194,10 @@ def format_value(value: float) -> str:
     """A sample value as both exposition formats write it."""
     if value != value:
         return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
+    if value == INF:  # a constant: float("inf") per call was half the cost of a sample line
+        return "+Inf"
+    if value == -INF:
+        return "-Inf"
     return repr(float(value))
 
 
@@ -199,19 +205,25 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _status_values(status: str) -> Iterator[tuple[str, float]]:
-    """A state set: every known status as 0/1, plus an unknown status as its own value."""
-    for known in KNOWN_STATUSES:
-        yield known, 1.0 if status == known else 0.0
+def _line(sample: str, labels: str, value: float) -> str:
+    return f"{sample}{{{labels}}} {format_value(value)}\n"
+
+
+def _state_set(sample: str, labels: str, status: str, extra: str = "") -> str:
+    """Every known status as 0/1, plus an unknown status as its own value."""
+    lines = [
+        f'{sample}{{{labels},status="{known}"{extra}}} {"1.0" if known == status else "0.0"}\n'
+        for known in KNOWN_STATUSES
+    ]
     if status not in KNOWN_STATUSES:
-        yield status, 1.0
+        lines.append(f'{sample}{{{labels},status="{escape(status)}"{extra}}} 1.0\n')
+    return "".join(lines)
 
 
 def _histogram(name: str, labels: str, hist: Histogram) -> str:
     sep = "," if labels else ""
     lines = [
-        f'{name}_bucket{{{labels}{sep}le="{"+Inf" if b == float("inf") else format_value(b)}"}}'
-        f" {format_value(n)}\n"
+        f'{name}_bucket{{{labels}{sep}le="{format_value(b)}"}} {format_value(n)}\n'
         for b, n in hist.cumulative()
     ]
     lines.append(f"{name}_count{{{labels}}} {format_value(hist.count)}\n")
@@ -219,52 +231,141 @@ def _histogram(name: str, labels: str, hist: Histogram) -> str:
     return "".join(lines)
 
 
-def workflow_lines(workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> dict[str, bytes]:
-    """Every workflow- and run-level line of one workflow, by family name."""
-    lines: dict[str, list[str]] = {}
+class _Lines:
+    """One workflow's snapshot, with the label strings that its lines share."""
 
-    def add(family: Family, labels: str, value: float) -> None:
-        lines.setdefault(family.name, []).append(
-            f"{family.sample}{{{labels}}} {format_value(value)}\n"
+    __slots__ = ("base", "last_run", "runs", "wf")
+
+    def __init__(self, workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> None:
+        self.wf = wf
+        self.base = (
+            f'workspace="{escape(workspace)}",workflow_id="{escape(wf.id)}",'
+            f'workflow_name="{escape(wf.name)}"'
+        )
+        self.last_run = wf.last_run if wf.has_data else None
+        # Each active run with its labels, and its triggered_by label (or "") for run_status.
+        self.runs = tuple(
+            (
+                run,
+                f'{self.base},run_id="{escape(run.id)}",run_number="{run.run_number}"',
+                f',triggered_by="{escape(run.triggered_by or "")}"' if triggered_by else "",
+            )
+            for run in (wf.active_runs if wf.has_data else ())
         )
 
-    base = f'workspace="{escape(workspace)}",workflow_id="{escape(wf.id)}",' + (
-        f'workflow_name="{escape(wf.name)}"'
+
+# The lines of one family for one workflow ("" for none): each family is made on its own, so
+# that a workflow's lines need not all be in memory at once (see Renderer).
+LineMaker = Callable[[_Lines], str]
+
+
+def _up(x: _Lines) -> str:
+    return f"{WORKFLOW_UP.name}{{{x.base}}} {'1.0' if x.wf.up else '0.0'}\n"
+
+
+def _info(x: _Lines) -> str:
+    return f"{WORKFLOW_INFO.name}{{{x.base}}} 1.0\n"
+
+
+def _runs(x: _Lines) -> str:
+    counts = (x.wf.status_counts if x.wf.has_data else None) or {}
+    return "".join(
+        _line(WORKFLOW_RUNS.name, f'{x.base},status="{escape(status)}"', float(count))
+        for status, count in sorted(counts.items())
     )
-    add(WORKFLOW_UP, base, 1.0 if wf.up else 0.0)
-    add(WORKFLOW_INFO, base, 1.0)
-    totals = wf.totals
-    for status in sorted({*TERMINAL_STATUSES, *totals.finished}):
-        add(FINISHED, f'{base},status="{escape(status)}"', float(totals.finished.get(status, 0)))
-    lines[RUN_DURATION.name] = [_histogram(RUN_DURATION.name, base, totals.duration)]
-    add(TOKEN_TOTAL, base, totals.token_cost)
-    add(CPU_TOTAL, base, totals.cpu_seconds)
-    if wf.has_data:
-        for status, count in sorted((wf.status_counts or {}).items()):
-            add(WORKFLOW_RUNS, f'{base},status="{escape(status)}"', float(count))
-        if wf.pass_ratio is not None:
-            add(PASS_RATIO, base, wf.pass_ratio)
-        if wf.average_duration is not None:
-            add(AVERAGE_DURATION, base, wf.average_duration)
-        run = wf.last_run
-        if run is not None:
-            for status, value in _status_values(run.status):
-                add(LAST_STATUS, f'{base},status="{escape(status)}"', value)
-            for g in RUN_GAUGES:
-                reading = g.value(run)
-                if reading is not None:
-                    add(LAST_RUN[g.suffix], base, reading)
-        for run in wf.active_runs:
-            run_labels = f'{base},run_id="{escape(run.id)}",run_number="{run.run_number}"'
-            user = f',triggered_by="{escape(run.triggered_by or "")}"' if triggered_by else ""
-            for status, value in _status_values(run.status):
-                add(RUN_STATUS, f'{run_labels},status="{escape(status)}"{user}', value)
-            for g in RUN_GAUGES:
-                if g.run_level:
-                    reading = g.value(run)
-                    if reading is not None:
-                        add(RUN[g.suffix], run_labels, reading)
-    return {name: "".join(parts).encode("utf-8", "replace") for name, parts in lines.items()}
+
+
+def _workflow_value(family: Family, read: Callable[[WorkflowSnapshot], float | None]) -> LineMaker:
+    def lines(x: _Lines) -> str:
+        value = read(x.wf) if x.wf.has_data else None
+        return "" if value is None else _line(family.sample, x.base, value)
+
+    return lines
+
+
+def _last_status(x: _Lines) -> str:
+    run = x.last_run
+    return "" if run is None else _state_set(LAST_STATUS.name, x.base, run.status)
+
+
+def _last_run(gauge: RunGauge) -> LineMaker:
+    sample = LAST_RUN[gauge.suffix].sample
+    read = gauge.value
+
+    def lines(x: _Lines) -> str:
+        run = x.last_run
+        value = None if run is None else read(run)
+        return "" if value is None else f"{sample}{{{x.base}}} {format_value(value)}\n"
+
+    return lines
+
+
+def _finished(x: _Lines) -> str:
+    finished = x.wf.totals.finished
+    return "".join(
+        _line(
+            FINISHED.sample, f'{x.base},status="{escape(status)}"', float(finished.get(status, 0))
+        )
+        for status in sorted({*TERMINAL_STATUSES, *finished})
+    )
+
+
+def _run_duration(x: _Lines) -> str:
+    return _histogram(RUN_DURATION.name, x.base, x.wf.totals.duration)
+
+
+def _token_total(x: _Lines) -> str:
+    return _line(TOKEN_TOTAL.sample, x.base, x.wf.totals.token_cost)
+
+
+def _cpu_total(x: _Lines) -> str:
+    return _line(CPU_TOTAL.sample, x.base, x.wf.totals.cpu_seconds)
+
+
+def _run_status(x: _Lines) -> str:
+    return "".join(
+        _state_set(RUN_STATUS.name, labels, run.status, user) for run, labels, user in x.runs
+    )
+
+
+def _run(gauge: RunGauge) -> LineMaker:
+    sample = RUN[gauge.suffix].sample
+    read = gauge.value
+
+    def lines(x: _Lines) -> str:
+        parts = []
+        for run, labels, _user in x.runs:
+            value = read(run)
+            if value is not None:
+                parts.append(f"{sample}{{{labels}}} {format_value(value)}\n")
+        return "".join(parts)
+
+    return lines
+
+
+_MAKERS: dict[str, LineMaker] = {
+    WORKFLOW_UP.name: _up,
+    WORKFLOW_INFO.name: _info,
+    WORKFLOW_RUNS.name: _runs,
+    PASS_RATIO.name: _workflow_value(PASS_RATIO, lambda wf: wf.pass_ratio),
+    AVERAGE_DURATION.name: _workflow_value(AVERAGE_DURATION, lambda wf: wf.average_duration),
+    LAST_STATUS.name: _last_status,
+    **{LAST_RUN[g.suffix].name: _last_run(g) for g in RUN_GAUGES},
+    FINISHED.name: _finished,
+    RUN_DURATION.name: _run_duration,
+    TOKEN_TOTAL.name: _token_total,
+    CPU_TOTAL.name: _cpu_total,
+    RUN_STATUS.name: _run_status,
+    **{RUN[g.suffix].name: _run(g) for g in RUN_GAUGES if g.run_level},
+}
+LINE_MAKERS = tuple(_MAKERS[family.name] for family in WORKFLOW_FAMILIES)
+# Families whose lines depend on little of a workflow's snapshot, rendered once for as long as
+# that little stays the same: the labels and `up`; the totals (the same object while no run
+# finished).
+_UP_INFO = tuple(WORKFLOW_FAMILIES.index(f) for f in (WORKFLOW_UP, WORKFLOW_INFO))
+_TOTALS = tuple(
+    WORKFLOW_FAMILIES.index(f) for f in (FINISHED, RUN_DURATION, TOKEN_TOTAL, CPU_TOTAL)
+)
 
 
 def _health_lines(workspaces: Iterable[WorkspaceSnapshot]) -> dict[str, list[str]]:
@@ -295,43 +396,104 @@ def _health_lines(workspaces: Iterable[WorkspaceSnapshot]) -> dict[str, list[str
     return out
 
 
+# Per workflow family: its lines, or None where they are made while the chunks are made.
+Parts = tuple[bytes | None, ...]
+
+
+@dataclass(slots=True)
+class _Cached:
+    wf: WorkflowSnapshot
+    # The Renderer's poll count when wf was first handed over.
+    poll: int
+    parts: Parts
+    # Whether parts has every family (else only the _UP_INFO and _TOTALS ones).
+    complete: bool
+
+
 class Renderer:
-    """Renders snapshots, caching each workflow's lines while its snapshot object is the same."""
+    """Renders snapshots, caching each workflow's lines while its snapshot object is the same.
+
+    Only workflows whose snapshot object outlived a poll keep all their lines: one that changed
+    since the last poll (an active run progressed) will likely change again, so its lines are
+    made family by family as the chunks are made and then dropped, except those that depend on
+    little (_UP_INFO, _TOTALS), which are kept for as long as that little stays the same.
+    """
 
     def __init__(self, triggered_by_label: bool = False) -> None:
         self.triggered_by_label = triggered_by_label
-        self._cache: dict[tuple[str, str], tuple[WorkflowSnapshot, dict[str, bytes]]] = {}
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._snapshot: Snapshot | None = None  # the last one rendered
+        self._polls = 0
+
+    def _update(self, lines: _Lines, old: _Cached | None) -> _Cached:
+        """The cache entry of a workflow that has no complete one for its snapshot object."""
+        wf = lines.wf
+        if old is not None and old.wf is wf:
+            if old.poll == self._polls:  # scraped again before the next poll
+                return old
+            # It outlived a poll: keep all its lines.
+            parts = tuple(
+                part if part is not None else make(lines).encode("utf-8", "replace")
+                for part, make in zip(old.parts, LINE_MAKERS, strict=True)
+            )
+            return _Cached(wf, old.poll, parts, True)
+        kept: list[bytes | None] = [None] * len(LINE_MAKERS)
+        if old is not None and old.wf.name == wf.name:
+            same_up, same_totals = old.wf.up == wf.up, old.wf.totals is wf.totals
+            if same_up and same_totals and not old.complete:  # an active run progressed
+                return _Cached(wf, self._polls, old.parts, False)
+            if same_up:
+                for i in _UP_INFO:
+                    kept[i] = old.parts[i]
+            if same_totals:
+                for i in _TOTALS:
+                    kept[i] = old.parts[i]
+        for i in (*_UP_INFO, *_TOTALS):
+            if kept[i] is None:
+                kept[i] = LINE_MAKERS[i](lines).encode("utf-8", "replace")
+        return _Cached(wf, self._polls, tuple(kept), False)
 
     def chunks(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[bytes]:
-        """The snapshot's families, one chunk each, without `# EOF` (more may follow).
+        """The snapshot's families, in chunks of ~CHUNK_BYTES, without `# EOF` (more may follow).
 
         Chunks are made as they are asked for, so that a big exposition is never in memory
-        twice: the server writes (and compresses) each chunk before the next one is made.
+        twice: the server writes (and compresses) each chunk before the next one is made. The
+        cache is brought up to date before the first chunk; after that only the snapshot (which
+        is immutable) is read, so interleaved scrapes do not disturb each other.
         """
         health = _health_lines(snapshot.workspaces)
-        cache: dict[tuple[str, str], tuple[WorkflowSnapshot, dict[str, bytes]]] = {}
-        per_workflow: list[dict[str, bytes]] = []
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            self._polls += 1
+        cache: dict[tuple[str, str], _Cached] = {}
+        # Each workflow's parts, with what makes the missing ones (None when none are).
+        per_workflow: list[tuple[Parts, _Lines | None]] = []
         for ws in snapshot.workspaces:
             for wf in ws.workflows:
                 key = (ws.name, wf.id)
                 cached = self._cache.get(key)
-                if cached is None or cached[0] is not wf:
-                    cached = (wf, workflow_lines(ws.name, wf, self.triggered_by_label))
+                lines = None
+                if cached is None or cached.wf is not wf or not cached.complete:
+                    lines = _Lines(ws.name, wf, self.triggered_by_label)
+                    cached = self._update(lines, cached)
                 cache[key] = cached
-                per_workflow.append(cached[1])
+                per_workflow.append((cached.parts, None if cached.complete else lines))
         self._cache = cache  # workflows gone from the snapshot leave the cache
         for family in HEALTH_FAMILIES:
             if health[family.name]:
                 yield (family.header(openmetrics) + "".join(health[family.name])).encode(
                     "utf-8", "replace"
                 )
-        for family in WORKFLOW_FAMILIES:
-            name = family.name
+        for i, family in enumerate(WORKFLOW_FAMILIES):
+            make = LINE_MAKERS[i]
             batch: list[bytes] = [family.header(openmetrics).encode("utf-8", "replace")]
             size = 0
-            for lines in per_workflow:
-                part = lines.get(name)
+            for parts, lines in per_workflow:
+                part = parts[i]
                 if part is None:
+                    assert lines is not None
+                    part = make(lines).encode("utf-8", "replace")
+                if not part:
                     continue
                 batch.append(part)
                 size += len(part)

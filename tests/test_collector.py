@@ -1,0 +1,89 @@
+"""The renderer's cache: a scrape shows what a renderer that never saw an earlier one shows.
+
+The poller hands over the same snapshot object while a workflow is unchanged, and the same
+totals object while no run finished; the renderer keeps lines by those objects. Every step
+below changes what one of its keys covers (or keeps it) and compares with a fresh renderer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from exporter.collector import Renderer
+from exporter.models import Run
+from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
+from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
+
+
+def totals(finished: int = 0) -> WorkflowTotals:
+    duration = Histogram(RUN_DURATION_BUCKETS)
+    for _ in range(finished):
+        duration.observe(42.0)
+    return WorkflowTotals({"completed": finished}, duration, 10.0 * finished, 1.5 * finished)
+
+
+def run(steps: int, status: str = "running") -> Run:
+    return Run(
+        "r-1", 7, status, 100.0, started_at=110.0, updated_at=120.0 + steps,
+        finished_steps=steps, total_steps=10, usage={"cpu_seconds": 2.0 * steps},
+        triggered_by="ann", observed_at=130.0 + steps, detailed=True,
+    )  # fmt: skip
+
+
+def busy(steps: int, t: WorkflowTotals, name: str = "busy", up: bool = True) -> WorkflowSnapshot:
+    active = run(steps)
+    return WorkflowSnapshot(
+        "wf-busy", name, up, True, t, {"running": 1, "completed": 3}, 1.0, 50.0, active, (active,)
+    )
+
+
+def snapshot(*workflows: WorkflowSnapshot) -> Snapshot:
+    return Snapshot((WorkspaceSnapshot("prod", True, workflows, ApiStats()),), 0.0)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+@pytest.mark.parametrize("triggered_by", [False, True])
+def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
+    triggered_by: bool, openmetrics: bool
+) -> None:
+    t0, t1 = totals(), totals(1)
+    idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
+    first = snapshot(idle, busy(1, t0))
+    done = dataclasses.replace(busy(4, t1), last_run=run(5, "completed"), active_runs=())
+    steps = [
+        first,
+        first,  # scraped again before the next poll
+        snapshot(idle, busy(2, t0)),  # idle outlived a poll; busy's run progressed
+        snapshot(idle, busy(3, t0, name="renamed")),  # same totals, new labels
+        snapshot(dataclasses.replace(idle, up=False), busy(3, t0, up=False)),
+        snapshot(idle, done),  # the run finished: new totals
+        snapshot(done),  # idle gone
+        snapshot(done, idle),  # and back
+        snapshot(done, idle),
+    ]
+    renderer = Renderer(triggered_by)
+    for i, step in enumerate(steps):
+        cached = b"".join(renderer.chunks(step, openmetrics))
+        fresh = b"".join(Renderer(triggered_by).chunks(step, openmetrics))
+        assert cached == fresh, f"step {i}"
+        if i == 3:
+            assert b'workflow_name="busy"' not in cached
+    assert b"onepin_workflow_run_duration_seconds_count" in cached
+
+
+def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:
+    """The server writes chunks between awaits: another scrape may render in between."""
+    t0 = totals()
+    idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
+    renderer = Renderer()
+    for step in (snapshot(idle, busy(1, t0)), snapshot(idle, busy(2, t0))):
+        b"".join(renderer.chunks(step))  # idle's lines are all kept, busy's are made per scrape
+    older, newer = snapshot(idle, busy(3, t0)), snapshot(idle, busy(4, t0, name="renamed"))
+    first, second = renderer.chunks(older), renderer.chunks(newer)
+    got: dict[int, list[bytes]] = {0: [next(first)], 1: [next(second)]}
+    for i, chunks in enumerate((first, second)):
+        got[i].extend(chunks)
+    assert b"".join(got[0]) == b"".join(Renderer().chunks(older))
+    assert b"".join(got[1]) == b"".join(Renderer().chunks(newer))
