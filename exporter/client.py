@@ -41,9 +41,13 @@ T = TypeVar("T")
 
 PAGE_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024
-URL_CACHE_SIZE = 50_000
+REQUEST_CACHE_SIZE = 8192
+WORKFLOW_MEMO_SIZE = 50_000
 USER_AGENT = f"onepin-exporter/{__version__}"
-_WANTED_HEADERS = frozenset({b"content-length", b"content-type", b"retry-after"})
+_WANTED_HEADERS = frozenset(
+    {b"content-encoding", b"content-length", b"content-type", b"retry-after"}
+)
+_REPEATED_ENDPOINTS = frozenset({"list_workflows", "get_run_status"})
 ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -180,8 +184,8 @@ class OnePinClient:
         self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
-        self._headers_for: tuple[str, httpx.Headers] | None = None
+        self._requests: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
+        self._requests_token: str | None = None
         self._workflow_memo: dict[str, tuple[object, Workflow]] = {}
         # Requests go straight to an httpx transport: httpx's Request and Response, without
         # the AsyncClient's redirect, cookie and auth machinery, which this client does not
@@ -273,37 +277,38 @@ class OnePinClient:
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
         page = parse_workflow_page(body, self._workflow_memo)
-        if len(self._workflow_memo) > URL_CACHE_SIZE:
+        if len(self._workflow_memo) > WORKFLOW_MEMO_SIZE:
             self._workflow_memo.clear()
         return page
 
-    def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
-        """Parsed once: httpx validates every character of a URL, which costs more CPU than
-        the rest of a request; a poll asks for the same URLs again and again."""
-        key = (path, tuple(params.items()))
-        url = self._urls.get(key)
-        if url is None:
-            if len(self._urls) >= URL_CACHE_SIZE:
-                self._urls.clear()
-            url = self._urls[key] = httpx.URL(self._base + path, params=params)
-        return url
-
-    def _headers(self, url: httpx.URL) -> httpx.Headers:
-        """Built once per token (a token file may change); httpx copies them per request."""
+    def _request(self, endpoint: str, path: str, params: Mapping[str, str]) -> httpx.Request:
+        """A GET request, built once for the URLs asked for every poll (the catalogue's pages,
+        the status of each active run): httpx checks every character of a URL and normalises
+        every header, which costs more CPU than the rest of a request. Rebuilt when the token
+        changes (a token file may be rewritten)."""
         token = self._token.reveal()
-        if self._headers_for is None or self._headers_for[0] != token:
-            headers = httpx.Headers(
-                {
-                    "Host": url.netloc.decode("ascii"),
-                    "Authorization": f"Bearer {token}",
-                    "User-Agent": USER_AGENT,
-                    "Accept": "application/json",
-                }
-            )
-            if self._workspace_id:
-                headers["X-Workspace-Id"] = self._workspace_id
-            self._headers_for = (token, headers)
-        return self._headers_for[1]
+        if token != self._requests_token:
+            self._requests.clear()
+            self._requests_token = token
+        key = (path, tuple(params.items()))
+        request = self._requests.get(key)
+        if request is not None:
+            return request
+        url = httpx.URL(self._base + path, params=params)
+        headers = {
+            "Host": url.netloc.decode("ascii"),
+            "Authorization": f"Bearer {token}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        if self._workspace_id:
+            headers["X-Workspace-Id"] = self._workspace_id
+        request = httpx.Request("GET", url, headers=headers)
+        if endpoint in _REPEATED_ENDPOINTS:
+            if len(self._requests) >= REQUEST_CACHE_SIZE:
+                self._requests.clear()
+            self._requests[key] = request
+        return request
 
     async def _get(
         self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline
@@ -355,7 +360,7 @@ class OnePinClient:
                 # A hard bound on the whole exchange: a server that drips bytes cannot
                 # hold a request past the deadline.
                 async with asyncio.timeout(timeout):
-                    status, headers, raw = await self._fetch(path, params, timeout)
+                    status, headers, raw = await self._fetch(endpoint, path, params)
                 code = str(status)
             except (httpx.HTTPError, TimeoutError) as exc:
                 raise _Retryable(ApiError(endpoint, self._failure(exc, timeout))) from None
@@ -398,28 +403,26 @@ class OnePinClient:
         raise error
 
     async def _fetch(
-        self, path: str, params: Mapping[str, str], timeout: float
+        self, endpoint: str, path: str, params: Mapping[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
-        url = self._url(path, params)
-        request = httpx.Request(
-            "GET",
-            url,
-            headers=self._headers(url),
-            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
-        )
-        response = await self._transport.handle_async_request(request)
-        try:
-            # Read the few headers used, once (httpx.Headers decodes all on every lookup).
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in response.headers.raw
-                if k.lower() in _WANTED_HEADERS
-            }
-            if not response.is_stream_consumed:
-                return response.status_code, headers, await self._read(response)
-            if len(response.content) > MAX_BODY_BYTES:  # read whole by the transport
+        # No per-request timeouts for the transport: `_attempt` bounds the whole exchange.
+        response = await self._transport.handle_async_request(self._request(endpoint, path, params))
+        # Read the few headers used, once (httpx.Headers decodes all on every lookup).
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in response.headers.raw
+            if k.lower() in _WANTED_HEADERS
+        }
+        stream = response.stream
+        if isinstance(stream, httpx.ByteStream) and "content-encoding" not in headers:
+            # Already in memory (this transport, MockTransport), nothing to decode: httpx's
+            # decoding pipeline would only copy it.
+            raw = b"".join(stream)
+            if len(raw) > MAX_BODY_BYTES:
                 raise BodyTooLarge()
-            return response.status_code, headers, response.content
+            return response.status_code, headers, raw
+        try:
+            return response.status_code, headers, await self._read(response)
         finally:
             await response.aclose()
 

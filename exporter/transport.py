@@ -16,8 +16,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
-# Headers that describe the body as it was on the wire; the body handed on is decoded.
-_WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+_NO_ACCEPT_ENCODING = frozenset({"Accept-Encoding"})
 
 
 class BodyTooLarge(Exception):
@@ -39,7 +38,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(),
-            auto_decompress=True,
+            auto_decompress=False,
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
@@ -54,16 +53,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=request.content or None,
                 allow_redirects=False,
+                # Bodies as sent: JSON of a few kB is not worth compressing, and a compressed
+                # body could expand past the size limit after it was checked.
+                skip_auto_headers=_NO_ACCEPT_ENCODING,
             ) as response:
                 declared = response.content_length
                 if declared is not None and declared > self._max_body:
                     raise BodyTooLarge()
-                body = await self._read(response)
-                headers = [
-                    (k, v) for k, v in response.raw_headers if k.lower() not in _WIRE_HEADERS
-                ]
+                body = await (response.read() if declared is not None else self._read(response))
+                # A stream, not content=: httpx would copy and decode the body once more.
                 return httpx.Response(
-                    response.status, headers=headers, content=body, request=request
+                    response.status,
+                    headers=response.raw_headers,
+                    stream=httpx.ByteStream(body),
+                    request=request,
                 )
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc.os_error
