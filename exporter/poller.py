@@ -180,7 +180,9 @@ class _Jobs:
                 if not out.dropped:
                     await job()
             except ApiError as exc:
-                out.error = out.error or exc
+                # Without its traceback: the frames it holds hold `out`, a cycle that only the
+                # cyclic GC would free (a cold poll cut by its deadline makes thousands).
+                out.error = out.error or exc.with_traceback(None)
             except Exception as crash:  # a bug, not an API problem: the workflow is marked down
                 where = {"workspace": self._workspace, "workflow_id": out.workflow_id}
                 log.error("refreshing a workflow failed", exc_info=crash, extra=where)
