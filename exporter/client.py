@@ -41,7 +41,6 @@ T = TypeVar("T")
 
 PAGE_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024
-REQUEST_CACHE_SIZE = 8192
 WORKFLOW_MEMO_SIZE = 50_000
 USER_AGENT = f"onepin-exporter/{__version__}"
 _WANTED_HEADERS = frozenset(
@@ -185,6 +184,7 @@ class OnePinClient:
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._requests: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
+        self._requests_before: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
         self._requests_token: str | None = None
         self._workflow_memo: dict[str, tuple[object, Workflow]] = {}
         # Requests go straight to an httpx transport: httpx's Request and Response, without
@@ -288,11 +288,12 @@ class OnePinClient:
         changes (a token file may be rewritten)."""
         token = self._token.reveal()
         if token != self._requests_token:
-            self._requests.clear()
+            self._requests, self._requests_before = {}, {}
             self._requests_token = token
         key = (path, tuple(params.items()))
-        request = self._requests.get(key)
+        request = self._requests.get(key) or self._requests_before.pop(key, None)
         if request is not None:
+            self._requests[key] = request
             return request
         url = httpx.URL(self._base + path, params=params)
         headers = {
@@ -305,10 +306,12 @@ class OnePinClient:
             headers["X-Workspace-Id"] = self._workspace_id
         request = httpx.Request("GET", url, headers=headers)
         if endpoint in _REPEATED_ENDPOINTS:
-            if len(self._requests) >= REQUEST_CACHE_SIZE:
-                self._requests.clear()
             self._requests[key] = request
         return request
+
+    def start_poll(self) -> None:
+        """Keep the requests of this poll and the last one; forget those of runs that ended."""
+        self._requests_before, self._requests = self._requests, {}
 
     async def _get(
         self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline

@@ -90,6 +90,9 @@ def _opt_time(d: Mapping[str, Any], key: str, where: str) -> float | None:
     return parse_time(value, f"{where}.{key}")
 
 
+# Big enough for the created/started times of a few thousand active runs; updated_at values
+# are new on every poll, so a bigger memo would mostly hold dead entries.
+TIME_MEMO_SIZE = 16_384
 _TIMES: dict[str, float] = {}
 
 
@@ -101,7 +104,7 @@ def parse_time(value: str, where: str = "time") -> float:
     cached = _TIMES.get(value)
     if cached is not None:
         return cached
-    if len(_TIMES) >= 100_000:
+    if len(_TIMES) >= TIME_MEMO_SIZE:
         _TIMES.clear()
     _TIMES[value] = parsed = _parse_time(value, where)
     return parsed

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 import time
+from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -83,10 +84,12 @@ class _WorkflowState:
     name: str
     listed_fingerprint: tuple[int | None, float | None] | None = None
     listed: bool = False
-    # Active runs and the latest run; of older finished runs only the ids are kept (the
-    # window of the last run list), which is all that counting each finish once needs.
+    # Active runs and the latest run; of older finished runs (the window of the last run
+    # list) only what counting each finish once needs: their ids, as 64-bit hashes (8 bytes
+    # each instead of ~150 for a string in a set; a mistake needs two of one workflow's
+    # recent run ids to collide).
     runs: dict[str, Run] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
+    done: array[int] = field(default_factory=lambda: array("q"))
     summary: RunsSummary | None = None
     summary_key: object = None
     status_counts: Mapping[str, int] | None = None
@@ -109,7 +112,7 @@ class _WorkflowState:
 
     def known_terminal(self, run_id: str) -> bool:
         run = self.runs.get(run_id)
-        return run.terminal if run is not None else run_id in self.done
+        return run.terminal if run is not None else hash(run_id) in self.done
 
     def prune(self) -> None:
         """Keep whole Run objects only for active runs and the latest one."""
@@ -117,7 +120,7 @@ class _WorkflowState:
         for rid, run in list(self.runs.items()):
             if run.terminal and run is not latest:
                 del self.runs[rid]
-                self.done.add(rid)
+                self.done.append(hash(rid))
         self._active = None
 
 
@@ -229,6 +232,7 @@ class WorkspacePoller:
         if started < self._auth_retry_at:
             # The key was rejected: do not burn requests until the backoff ends.
             return self._snapshot(refreshed=set())
+        self.client.start_poll()
         # Active runs are polled while the catalogue is fetched: neither needs the other.
         statuses = _Jobs(self.workspace.name)
         outs: dict[str, _Refresh] = {}
@@ -459,11 +463,11 @@ class WorkspacePoller:
         unfinished_list = False
         if out.listed is not None:
             window: dict[str, Run] = {}
-            done: set[str] = set()
+            done = array("q")
             for run in out.listed:
                 known = previous.get(run.id)
-                if run.id in previous_done:
-                    done.add(run.id)  # finished and already counted
+                if hash(run.id) in previous_done:
+                    done.append(hash(run.id))  # finished and already counted
                 elif known is not None and (known.terminal or known.detailed):
                     window[run.id] = known  # cached detail; terminal runs never change
                 elif run.terminal and state.listed and run.id not in out.statuses:
@@ -480,7 +484,7 @@ class WorkspacePoller:
             state.runs.pop(rid, None)
         for rid, run in out.statuses.items():
             known = previous.get(rid)
-            if rid in previous_done or (known is not None and known.terminal):
+            if hash(rid) in previous_done or (known is not None and known.terminal):
                 if not run.terminal:
                     log.warning(
                         "run went back from terminal to active; keeping its final state",
