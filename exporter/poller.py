@@ -138,6 +138,8 @@ class _Refresh:
     asked: set[str] = field(default_factory=set)  # run ids whose status is being asked for
     pending: int = 0  # jobs not finished: above zero after the poll means cut by the deadline
     dropped: bool = False  # the workflow left the selection: its queued jobs are skipped
+    on_done: Callable[[_Refresh], None] | None = None  # called when `pending` falls to zero
+    statuses_seen: int = 0  # len(statuses) when it was applied (statuses are then let go)
 
 
 class _Jobs:
@@ -164,7 +166,7 @@ class _Jobs:
     async def finish(self, deadline: Deadline) -> None:
         """Wait for the jobs; requests stop themselves at the deadline, the margin only guards
         against a hang. Jobs not done leave their workflow's `pending` above zero."""
-        while self._workers:  # a job may add jobs (and workers) to its own queue
+        while self._workers:  # jobs of another queue may add jobs (and workers) to this one
             workers, self._workers = self._workers, []
             _done, hung = await asyncio.wait(workers, timeout=max(0.0, deadline.remaining()) + 1)
             for worker in hung:
@@ -191,6 +193,8 @@ class _Jobs:
                 log.error("refreshing a workflow failed", exc_info=crash, extra=where)
                 out.error = ApiError("poll", f"internal error: {type(crash).__name__}")
             out.pending -= 1
+            if not out.pending and out.on_done is not None:
+                out.on_done(out)
 
 
 class WorkspacePoller:
@@ -321,10 +325,12 @@ class WorkspacePoller:
         statuses: _Jobs,
         outs: dict[str, _Refresh],
     ) -> set[str]:
-        """Ask each workflow for what it needs, then apply the answers.
+        """Ask each workflow for what it needs, and apply the answers as they complete.
 
-        Three queues: Get Run Status (already running), List Runs (then the status of runs that
-        finished since), and Runs Summary last, once the statuses tell whether runs finished."""
+        Three queues: Get Run Status of active runs (already running), List Runs (with the
+        status of the runs that finished since), and Runs Summary last, once the statuses tell
+        whether runs finished. A workflow's answers are applied as soon as they are all in, so
+        that a cold poll holds a few dozen run lists at a time, not thousands."""
         lists = _Jobs(self.workspace.name)
         refreshed: set[str] = set()
         for wid, entry in selected.items():
@@ -332,7 +338,7 @@ class WorkspacePoller:
             out = outs.get(wid)
             if self._must_list(state, entry):
                 out = outs.setdefault(wid, _Refresh(workflow_id=wid))
-                lists.add(out, partial(self._list, state, entry, out, deadline, statuses))
+                lists.add(out, partial(self._list, state, out, deadline, statuses))
                 continue
             extra = self._to_fetch(state, state.runs.values(), out.asked if out else set())
             if out is None and not extra and not self._wants_summary(state, entry, 0):
@@ -343,28 +349,54 @@ class WorkspacePoller:
             out = outs.setdefault(wid, _Refresh(workflow_id=wid))
             for rid in extra:
                 self._ask_status(statuses, state, rid, out, deadline)
-        # A workflow is listed from start to end before others start: a cold poll then holds a
-        # few dozen run lists in flight, not thousands.
-        lists.start(2 * self.client.max_concurrency)
+
+        def done(out: _Refresh) -> None:
+            out.on_done = None
+            self._apply_refresh(out, selected[out.workflow_id], refreshed)
+
+        for out in outs.values():
+            if out.pending:
+                out.on_done = done
+            else:
+                done(out)  # its active runs' statuses are all in already
+        # As many list workers as status workers: each list usually asks for one status, and
+        # a list waiting for its statuses holds its runs.
+        lists.start(self.client.max_concurrency)
         statuses.start(self.client.max_concurrency)
         await lists.finish(deadline)
         await statuses.finish(deadline)
-        summaries = _Jobs(self.workspace.name)
-        for wid, out in outs.items():
-            state, entry = self._states[wid], selected[wid]
-            if out.error is None and self._wants_summary(state, entry, len(out.statuses)):
-                summaries.add(out, partial(self._summary, state, entry, out, deadline))
-        summaries.start(self.client.max_concurrency)
-        await summaries.finish(deadline)
-        for wid, out in outs.items():
-            if out.pending:
+        for out in outs.values():
+            if out.on_done is not None:
                 # What did arrive is kept (a cold start then makes progress poll by poll).
                 out.error = out.error or ApiError("poll", "not done within the scrape deadline")
-            self._apply(self._states[wid], selected[wid], out)
-            if out.error is None:
-                refreshed.add(wid)
+                done(out)
+        summaries = _Jobs(self.workspace.name)
+        asked: list[_Refresh] = []
+        for wid, out in outs.items():
+            state, entry = self._states[wid], selected[wid]
+            if out.error is None and self._wants_summary(state, entry, out.statuses_seen):
+                ask = _Refresh(workflow_id=wid, statuses_seen=out.statuses_seen)
+                summaries.add(ask, partial(self._summary, state, entry, ask, deadline))
+                asked.append(ask)
+        summaries.start(self.client.max_concurrency)
+        await summaries.finish(deadline)
+        for ask in asked:
+            if ask.pending:
+                ask.error = ask.error or ApiError("poll", "not done within the scrape deadline")
+            self._apply_refresh(ask, selected[ask.workflow_id], refreshed)
         self._log_new_errors()
         return refreshed
+
+    def _apply_refresh(self, out: _Refresh, entry: Workflow, refreshed: set[str]) -> None:
+        wid = out.workflow_id
+        self._apply(self._states[wid], entry, out)
+        if out.error is None:
+            refreshed.add(wid)
+        else:
+            refreshed.discard(wid)
+        # The run list and statuses are in the state now; a cold poll lists thousands.
+        out.statuses_seen = max(out.statuses_seen, len(out.statuses))
+        out.listed, out.statuses = None, {}
 
     def _ask_status(
         self, jobs: _Jobs, state: _WorkflowState, run_id: str, out: _Refresh, deadline: Deadline
@@ -383,16 +415,11 @@ class WorkspacePoller:
             raise
 
     async def _list(
-        self,
-        state: _WorkflowState,
-        entry: Workflow,
-        out: _Refresh,
-        deadline: Deadline,
-        statuses: _Jobs,
+        self, state: _WorkflowState, out: _Refresh, deadline: Deadline, statuses: _Jobs
     ) -> None:
         page = await self.client.list_runs(state.id, self.settings.recent_runs, deadline)
         out.listed = page.items
-        for rid in self._to_fetch(state, page.items, out.asked):
+        for rid in self._to_fetch(state, page.items, out.asked):  # usually none, or one
             self._ask_status(statuses, state, rid, out, deadline)
         statuses.start(self.client.max_concurrency)
 
@@ -442,7 +469,7 @@ class WorkspacePoller:
             return
         try:
             out.summary = await self.client.runs_summary(state.id, deadline)
-            out.summary_key = self._summary_key(entry, len(out.statuses))
+            out.summary_key = self._summary_key(entry, out.statuses_seen)
         except ApiError as exc:
             if not exc.unauthorized:
                 raise
