@@ -6,27 +6,30 @@ active runs; run ids and user names never label series that outlive a run.
 
 Speed: a big installation has hundreds of thousands of series, most of them unchanged from one
 scrape to the next (idle workflows). The poller hands over the same `WorkflowSnapshot` object while
-a workflow is unchanged (and the same `WorkflowTotals` while none of its runs finished). A
-workflow's lines are cached here once its snapshot object outlived a poll, so a scrape mostly
-joins bytes; a workflow that changed since the last poll (an active run progressed) keeps only
-its up/info and totals lines, and its other lines are made family by family as the chunks are
-made, then dropped. The sample lines are the same in the Prometheus text format and in
+a workflow is unchanged (and the same `WorkflowTotals` while none of its runs finished). Settled
+workflows (no active run) are kept in groups, each family's lines of a group compressed once, as a
+segment that a gzipped response sends as it is (`exporter.gzipcache`); a group is made again when
+one of its workflows changes. A workflow with an active run has its lines cached once its
+snapshot object outlived a poll; one that changed since the last poll (its run progressed) keeps
+only its up/info and totals lines, and its other lines are made family by family as the chunks
+are made, then dropped. The sample lines are the same in the Prometheus text format and in
 OpenMetrics; only the family headers and the `# EOF` trailer differ.
 """
 
 from __future__ import annotations
 
 import platform
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from exporter import __version__
+from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, plain_stream
 from exporter.models import KNOWN_STATUSES, TERMINAL_STATUSES, Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import Histogram
 
 MIB = 1048576.0
-CHUNK_BYTES = 256 * 1024
 INF = float("inf")
 
 
@@ -410,18 +413,70 @@ class _Cached:
     complete: bool
 
 
-class Renderer:
-    """Renders snapshots, caching each workflow's lines while its snapshot object is the same.
+# Settled workflows are kept in groups of about this many.
+GROUP_SIZE = 64
 
-    Only workflows whose snapshot object outlived a poll keep all their lines: one that changed
-    since the last poll (an active run progressed) will likely change again, so its lines are
-    made family by family as the chunks are made and then dropped, except those that depend on
-    little (_UP_INFO, _TOTALS), which are kept for as long as that little stays the same.
+# A workflow's workspace name and snapshot.
+Member = tuple[str, WorkflowSnapshot]
+
+
+def settled(wf: WorkflowSnapshot) -> bool:
+    """Whether a workflow shows no active run: its lines then rarely change."""
+    return not (wf.has_data and wf.active_runs)
+
+
+def group_count(workflows: int) -> int:
+    """About GROUP_SIZE workflows a group, a power of two: it changes only when the number of
+    workflows crosses one, so that a workflow coming or going changes one group, not all."""
+    count = 1
+    while count * 2 * GROUP_SIZE <= workflows:
+        count *= 2
+    return count
+
+
+def group_of(workspace: str, workflow_id: str, groups: int) -> int:
+    """A settled workflow's group, the same for as long as the number of groups stays."""
+    key = f"{workspace}\0{workflow_id}".encode("utf-8", "surrogatepass")
+    return zlib.crc32(key) & (groups - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Settled workflows of one group (in snapshot order), each family's lines as a segment."""
+
+    members: tuple[Member, ...]
+    segments: tuple[Segment | None, ...]  # per WORKFLOW_FAMILIES entry; None: no lines
+
+    def holds(self, members: list[Member]) -> bool:
+        """Whether members are this group's, with the same snapshot objects."""
+        return len(members) == len(self.members) and all(
+            ws == old_ws and wf is old_wf
+            for (ws, wf), (old_ws, old_wf) in zip(members, self.members, strict=True)
+        )
+
+
+class Renderer:
+    """Renders snapshots, keeping lines while the snapshot objects they come from are the same.
+
+    Settled workflows (no active run) are rendered in groups: within a family, the groups' lines
+    come first, group by group, then those of the workflows with an active run, each part in
+    snapshot order (the order in a family does not matter to a scraper, but it is a function of
+    the snapshot, so a scrape shows what a renderer that never saw an earlier one shows). A group
+    keeps each family's lines only compressed (a `Segment`), for as long as it has the same
+    members with the same snapshot objects; a change makes the group again.
+
+    Of a workflow with an active run, only one whose snapshot object outlived a poll keeps all
+    its lines: one that changed since the last poll (a run progressed) will likely change again,
+    so its lines are made family by family as the chunks are made and then dropped, except those
+    that depend on little (_UP_INFO, _TOTALS), which are kept for as long as that little stays
+    the same.
     """
 
     def __init__(self, triggered_by_label: bool = False) -> None:
         self.triggered_by_label = triggered_by_label
         self._cache: dict[tuple[str, str], _Cached] = {}
+        self._groups: dict[int, _Group] = {}
+        self._group_count = 0
         self._snapshot: Snapshot | None = None  # the last one rendered
         self._polls = 0
 
@@ -453,23 +508,40 @@ class Renderer:
                 kept[i] = LINE_MAKERS[i](lines).encode("utf-8", "replace")
         return _Cached(wf, self._polls, tuple(kept), False)
 
-    def chunks(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[bytes]:
-        """The snapshot's families, in chunks of ~CHUNK_BYTES, without `# EOF` (more may follow).
+    def _group(self, members: list[Member]) -> _Group:
+        lines = [_Lines(ws, wf, self.triggered_by_label) for ws, wf in members]
+        segments = []
+        for make in LINE_MAKERS:
+            data = "".join([make(x) for x in lines]).encode("utf-8", "replace")
+            segments.append(Segment.of(data) if data else None)
+        return _Group(tuple(members), tuple(segments))
 
-        Chunks are made as they are asked for, so that a big exposition is never in memory
-        twice: the server writes (and compresses) each chunk before the next one is made. The
-        cache is brought up to date before the first chunk; after that only the snapshot (which
-        is immutable) is read, so interleaved scrapes do not disturb each other.
+    def pieces(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[Piece]:
+        """The snapshot's families, without `# EOF` (more may follow): byte chunks of about
+        CHUNK_BYTES, and kept segments (see `exporter.gzipcache`).
+
+        Pieces are made as they are asked for, so that a big exposition is never in memory
+        twice: the server writes (and compresses) each piece before the next one is made. The
+        cache is brought up to date before the first piece; after that only the snapshot and
+        the groups (which are immutable) are read, so interleaved scrapes do not disturb each
+        other.
         """
         health = _health_lines(snapshot.workspaces)
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
             self._polls += 1
+        count = group_count(sum(len(ws.workflows) for ws in snapshot.workspaces))
+        if count != self._group_count:
+            self._group_count, self._groups = count, {}
+        members: list[list[Member]] = [[] for _ in range(count)]
         cache: dict[tuple[str, str], _Cached] = {}
-        # Each workflow's parts, with what makes the missing ones (None when none are).
+        # Each unsettled workflow's parts, with what makes the missing ones (None when none are).
         per_workflow: list[tuple[Parts, _Lines | None]] = []
         for ws in snapshot.workspaces:
             for wf in ws.workflows:
+                if settled(wf):
+                    members[group_of(ws.name, wf.id, count)].append((ws.name, wf))
+                    continue
                 key = (ws.name, wf.id)
                 cached = self._cache.get(key)
                 lines = None
@@ -478,7 +550,14 @@ class Renderer:
                     cached = self._update(lines, cached)
                 cache[key] = cached
                 per_workflow.append((cached.parts, None if cached.complete else lines))
-        self._cache = cache  # workflows gone from the snapshot leave the cache
+        self._cache = cache  # workflows gone from the snapshot (or settled) leave the cache
+        groups: dict[int, _Group] = {}
+        for i, group_members in enumerate(members):
+            if group_members:
+                old = self._groups.get(i)
+                holds = old is not None and old.holds(group_members)
+                groups[i] = old if old is not None and holds else self._group(group_members)
+        self._groups = groups
         for family in HEALTH_FAMILIES:
             if health[family.name]:
                 yield (family.header(openmetrics) + "".join(health[family.name])).encode(
@@ -486,7 +565,14 @@ class Renderer:
                 )
         for i, family in enumerate(WORKFLOW_FAMILIES):
             make = LINE_MAKERS[i]
+            # The header goes out before the family's first line, if it has any.
             batch: list[bytes] = [family.header(openmetrics).encode("utf-8", "replace")]
+            for group in groups.values():
+                segment = group.segments[i]
+                if segment is not None:
+                    if batch:
+                        yield batch.pop()
+                    yield segment
             size = 0
             for parts, lines in per_workflow:
                 part = parts[i]
@@ -502,6 +588,10 @@ class Renderer:
                     batch, size = [], 0
             if size:
                 yield b"".join(batch)
+
+    def chunks(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[bytes]:
+        """The pieces as plain bytes, in chunks of at most about CHUNK_BYTES."""
+        return plain_stream(self.pieces(snapshot, openmetrics))
 
     def render(self, snapshot: Snapshot, openmetrics: bool = False) -> str:
         return b"".join(self.chunks(snapshot, openmetrics)).decode()

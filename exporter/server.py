@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -24,6 +23,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.collector import Renderer
 from exporter.config import Config
+from exporter.gzipcache import Piece, gzip_stream, plain_stream
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
 
@@ -61,15 +61,15 @@ def poll_timeout(header: str | None, cap: float) -> float:
 
 def render(
     snapshot: Snapshot, state: ServerState, accept: str | None
-) -> tuple[Iterator[bytes], str]:
+) -> tuple[Iterator[Piece], str]:
     """Text format, or OpenMetrics when the scraper asks for it (Prometheus does)."""
     if "application/openmetrics-text" in (accept or ""):
         own = openmetrics_exposition.generate_latest(state.registry)  # type: ignore[no-untyped-call]
         own = own.removesuffix(b"# EOF\n")
-        body = state.renderer.chunks(snapshot, openmetrics=True)
+        body = state.renderer.pieces(snapshot, openmetrics=True)
         return chain((own,), body, (b"# EOF\n",)), openmetrics_exposition.CONTENT_TYPE_LATEST
     own = generate_latest(state.registry)
-    return chain((own,), state.renderer.chunks(snapshot)), TEXT_CONTENT_TYPE
+    return chain((own,), state.renderer.pieces(snapshot)), TEXT_CONTENT_TYPE
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -79,19 +79,17 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration
     )
     snapshot = await poller.snapshot(timeout)
-    chunks, content_type = render(snapshot, state, request.headers.get("Accept"))
+    pieces, content_type = render(snapshot, state, request.headers.get("Accept"))
     response = web.StreamResponse(headers={"Content-Type": content_type, "Vary": "Accept-Encoding"})
-    compressor = None
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        # Level 1: a third of level 5's CPU for 10 % more bytes (45 MB of text at 5,000
-        # workflows gzips to 6.2 MB in 0.16 s instead of 5.6 MB in 0.35 s).
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip framing
+        # Most of the body is kept compressed already (see exporter.gzipcache).
+        chunks = gzip_stream(pieces)
         response.headers["Content-Encoding"] = "gzip"
+    else:
+        chunks = plain_stream(pieces)
     await response.prepare(request)
     for chunk in chunks:
-        await response.write(compressor.compress(chunk) if compressor else chunk)
-    if compressor:
-        await response.write(compressor.flush())
+        await response.write(chunk)
     await response.write_eof()
     return response
 

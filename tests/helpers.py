@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import shutil
 import sys
@@ -15,6 +16,7 @@ from prometheus_client.samples import Sample
 
 from exporter.collector import Renderer
 from exporter.config import Config, parse_config
+from exporter.gzipcache import gzip_stream, plain_stream
 from exporter.poller import Poller
 from exporter.runtime import build_poller
 from exporter.server import ServerState, render
@@ -85,8 +87,10 @@ def render_text(snapshot: Snapshot, config: Config, accept: str | None = None) -
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     state = ServerState(config, 0.0, registry, Renderer())
-    chunks, _ = render(snapshot, state, accept)
-    return b"".join(chunks).decode()
+    pieces = list(render(snapshot, state, accept)[0])
+    body = b"".join(plain_stream(pieces))
+    assert gzip.decompress(b"".join(gzip_stream(pieces))) == body  # what a gzip scraper gets
+    return body.decode()
 
 
 def require_binary(name: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -67,6 +68,28 @@ def test_metrics_in_openmetrics_and_gzip(exporter: tuple[BackgroundExporter, Fak
     text = gzip.decompress(body).decode()
     assert text.endswith("# EOF\n")
     assert "onepin_workflow_runs_finished_total{" in text
+
+
+def test_gzip_only_when_asked_and_the_same_series_either_way(
+    exporter: tuple[BackgroundExporter, FakeOnePin],
+) -> None:
+    """A gzipped body is one gzip member (zlib-based clients read no further) of the same text."""
+    running, _ = exporter
+    wait_ready(running.url)
+    _, plain_headers, plain = get(f"{running.url}/metrics")
+    _, gzip_headers, body = get(f"{running.url}/metrics", {"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain_headers
+    assert gzip_headers["Content-Encoding"] == "gzip"
+    assert plain_headers["Vary"] == gzip_headers["Vary"] == "Accept-Encoding"
+    inflater = zlib.decompressobj(31)
+    text = inflater.decompress(body)
+    assert inflater.eof and not inflater.unused_data
+
+    def keys(exposition: bytes) -> list[bytes]:  # each sample line without its value
+        lines = exposition.splitlines()
+        return [line.rsplit(b" ", 1)[0] for line in lines if line.startswith(b"onepin_workflow")]
+
+    assert keys(text) == keys(plain) and keys(plain)
 
 
 def test_scrape_timeout_header_sets_the_poll_deadline(
