@@ -29,6 +29,7 @@ from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, Worksp
 from exporter.stats import RUN_DURATION_BUCKETS, Histogram
 
 log = logging.getLogger("exporter.poller")
+_TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
 
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
@@ -343,7 +344,7 @@ class WorkspacePoller:
             extra = self._to_fetch(state, state.runs.values(), out.asked if out else set())
             if out is None and not extra and not self._wants_summary(state, entry, 0):
                 # Idle and unchanged: no request, and no job either (thousands per poll).
-                self._apply(state, entry, _Refresh())
+                self._refreshed(state, entry)
                 refreshed.add(wid)
                 continue
             out = outs.setdefault(wid, _Refresh(workflow_id=wid))
@@ -454,7 +455,7 @@ class WorkspacePoller:
         """What changes when the summary's figures can change: the finished-run counts."""
         counts = entry.run_status_counts
         if counts is not None:
-            return tuple(counts.get(s, 0) for s in sorted(TERMINAL_STATUSES))
+            return tuple([counts.get(s, 0) for s in _TERMINAL_ORDER])
         return (entry.fingerprint(), entry.last_run_status, statuses_seen)
 
     def _wants_summary(self, state: _WorkflowState, entry: Workflow, statuses_seen: int) -> bool:
@@ -540,6 +541,10 @@ class WorkspacePoller:
             return
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
+        self._refreshed(state, entry)
+
+    def _refreshed(self, state: _WorkflowState, entry: Workflow) -> None:
+        """The workflow's data is current (all of it, for an idle workflow)."""
         if entry.run_status_counts != state.status_counts:
             state.status_counts = entry.run_status_counts
             state.published = None
