@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -92,6 +93,10 @@ async def serve(
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main(stop)` in a new event loop; SIGTERM and SIGINT set `stop`."""
+    # Most objects here are the long-lived state of every workflow, and a poll makes no
+    # reference cycles on purpose: full collections (0.1 s of CPU at 5,000 workflows) came
+    # every second poll and found next to nothing. A tenth as often.
+    gc.set_threshold(*gc.get_threshold()[:2], 100)
 
     async def run() -> None:
         stop = asyncio.Event()
