@@ -29,6 +29,8 @@ class DecodeError(ValueError):
 
 
 def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # what json gives: no ABC check (the readers run per field)
+        return value
     if not isinstance(value, Mapping):
         raise DecodeError(f"{where}: expected an object, got {type(value).__name__}")
     return value
@@ -36,6 +38,8 @@ def _obj(value: Any, where: str) -> Mapping[str, Any]:
 
 def _req_str(d: Mapping[str, Any], key: str, where: str) -> str:
     value = d.get(key)
+    if type(value) is str and value:
+        return value
     if not isinstance(value, str) or not value:
         raise DecodeError(f"{where}.{key}: expected a non-empty string, got {_show(value)}")
     return value
@@ -50,6 +54,8 @@ def _opt_str(d: Mapping[str, Any], key: str, where: str) -> str | None:
 
 def _finite(value: Any) -> float | None:
     """A JSON number as a finite float; None for anything else (bools, NaN, too big)."""
+    if type(value) is float:  # the common case first, without isinstance's generality
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
