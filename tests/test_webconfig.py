@@ -1,7 +1,9 @@
-"""--web.config.file: TLS (and mTLS) and basic auth on /metrics, with real TLS on loopback."""
+"""TLS on loopback, for real: --web.config.file (TLS, mTLS and basic auth on /metrics), and the
+client's verification of the API's certificate (http.ca_file, http.insecure_skip_verify)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 import subprocess
@@ -12,11 +14,13 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from aiohttp import web
 
+from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import ConfigError
 from exporter.runtime import BackgroundExporter
 from exporter.webconfig import load_web_config
-from tests.fakeapi import FakeOnePin, standard_workspace
+from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, require_binary, value
 from tests.procs import Prometheus
 
@@ -152,3 +156,57 @@ def test_real_prometheus_scrapes_over_tls_with_basic_auth(
         assert prometheus.wait_query('up{job="onepin-wrong-password"} == 0')
     finally:
         prometheus.stop()
+
+
+@pytest.mark.parametrize(
+    ("http", "reachable"),
+    [
+        ("{{ca_file: '{ca}'}}", True),  # the API's private CA, as configured
+        ("{{}}", False),  # the system trust store does not know it
+        ("{{insecure_skip_verify: true}}", True),
+    ],
+    ids=["ca_file", "system-roots", "insecure_skip_verify"],
+)
+def test_the_client_verifies_the_api_certificate_against_http_ca_file(
+    pki: Path, http: str, reachable: bool
+) -> None:
+    """The client's own transport (aiohttp) over real TLS: `http.ca_file` and
+    `http.insecure_skip_verify` reach it, and an unknown CA is refused, not trusted."""
+
+    async def workflows(request: web.Request) -> web.Response:
+        # Bodies are asked for as sent: the size limit then holds for what is kept.
+        assert "Accept-Encoding" not in request.headers
+        body = {"data": [{"id": "wf-1", "name": "tls"}], "pagination": {"total": 1, "limit": 100}}
+        return web.json_response(body)
+
+    async def run() -> str:
+        app = web.Application()
+        app.router.add_get("/api/v1/workflows", workflows)
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_tls.load_cert_chain(pki / "server.crt", pki / "server.key")
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+        await site.start()
+        port = runner.addresses[0][1]
+        config = make_config(
+            api_url=f"https://127.0.0.1:{port}", http=http.format(ca=pki / "ca.crt")
+        )
+        ws = config.workspaces[0]
+        client = OnePinClient(ws.api_url, ws.token, config.http)
+        try:
+            catalogue = await client.list_workflows(Deadline(10))
+            return ",".join(wf.name for wf in catalogue.workflows)
+        except ApiError as exc:
+            return f"error: {exc}"
+        finally:
+            await client.aclose()
+            await runner.cleanup()
+
+    outcome = asyncio.run(run())
+    if reachable:
+        assert outcome == "tls"
+    else:
+        assert outcome.startswith("error: list_workflows: connection failed"), outcome
+        assert "CERTIFICATE_VERIFY_FAILED" in outcome, outcome
+        assert TOKEN not in outcome
