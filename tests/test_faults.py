@@ -450,10 +450,12 @@ def http_date(seconds_ahead: float) -> str:
     )
 
 
-# Longer than a scrape's deadline, short enough to wait out in a test.
+# Longer than a scrape's deadline, short enough to wait out in a test. The date is fixed when
+# the storm starts and has whole seconds: 4 s ahead is at least 3 s, still past the deadline
+# when a loaded machine starts the poll late (3 s ahead could be 2.0 s, and was).
 RETRY_AFTER_LONG: dict[str, Callable[[], dict[str, str]]] = {
     "seconds": lambda: {"Retry-After": "3"},
-    "http-date": lambda: {"Retry-After": http_date(3)},
+    "http-date": lambda: {"Retry-After": http_date(4)},
     "absent": lambda: {},
 }
 
