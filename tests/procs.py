@@ -149,6 +149,21 @@ def start_exporter(workdir: Path, config_text: str, *args: str) -> tuple[Process
     return proc, url
 
 
+def scrape_every_second(exporter_url: str, **extra: Any) -> dict[str, Any]:
+    """A Prometheus config that scrapes the exporter (job "onepin") and evaluates rules every
+    second; `extra` adds top-level keys (rule_files, alerting)."""
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        **extra,
+        "scrape_configs": [
+            {
+                "job_name": "onepin",
+                "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
+            }
+        ],
+    }
+
+
 class Prometheus:
     """A real Prometheus server with its own data dir, scraping what the test says."""
 

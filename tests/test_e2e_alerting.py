@@ -32,6 +32,7 @@ from tests.procs import (
     Prometheus,
     http_get,
     http_post_json,
+    scrape_every_second,
     start_exporter,
     start_simulator,
     wait_for,
@@ -169,23 +170,13 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         prometheus = Prometheus(
             prometheus_binary,
             workdir,
-            {
-                "global": {
-                    "scrape_interval": "1s",
-                    "scrape_timeout": "1s",
-                    "evaluation_interval": "1s",
-                },
-                "rule_files": [str(RULE_FILE)],
-                "alerting": {
+            scrape_every_second(
+                exporter_url,
+                rule_files=[str(RULE_FILE)],
+                alerting={
                     "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
                 },
-                "scrape_configs": [
-                    {
-                        "job_name": "onepin",
-                        "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
-                    }
-                ],
-            },
+            ),
         )
         stack.callback(prometheus.stop)
 

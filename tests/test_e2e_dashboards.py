@@ -38,6 +38,7 @@ from tests.procs import (
     Prometheus,
     http_get,
     http_post_json,
+    scrape_every_second,
     start_exporter,
     start_simulator,
     wait_for,
@@ -120,23 +121,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         )
         stack.callback(exporter.stop)
         started = time.time() - 1
-        prometheus = Prometheus(
-            binary,
-            workdir,
-            {
-                "global": {
-                    "scrape_interval": "1s",
-                    "scrape_timeout": "1s",
-                    "evaluation_interval": "1s",
-                },
-                "scrape_configs": [
-                    {
-                        "job_name": "onepin",
-                        "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
-                    }
-                ],
-            },
-        )
+        prometheus = Prometheus(binary, workdir, scrape_every_second(exporter_url))
         stack.callback(prometheus.stop)
 
         failed, cancelled, stalled, completed = (

@@ -8,7 +8,7 @@ import pytest
 
 from tests.contract import HEALTH_METRICS, RUN_METRICS, WORKFLOW_METRICS
 from tests.helpers import require_binary
-from tests.procs import Prometheus, start_exporter, start_simulator
+from tests.procs import Prometheus, scrape_every_second, start_exporter, start_simulator
 
 pytestmark = pytest.mark.e2e
 TOKEN = "op_live_E2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2"
@@ -24,19 +24,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         f"workspaces:\n  - {{name: e2e, api_url: '{api_url}', token: {TOKEN}}}\n"
         "collection: {min_interval: 1s}\n",
     )
-    target = exporter_url.removeprefix("http://")
-    prometheus = Prometheus(
-        binary,
-        workdir,
-        {
-            "global": {
-                "scrape_interval": "1s",
-                "scrape_timeout": "1s",
-                "evaluation_interval": "1s",
-            },
-            "scrape_configs": [{"job_name": "onepin", "static_configs": [{"targets": [target]}]}],
-        },
-    )
+    prometheus = Prometheus(binary, workdir, scrape_every_second(exporter_url))
     try:
         yield prometheus
     finally:
