@@ -1,7 +1,9 @@
 """Contract: every simulator response has the shape documented in shared/onepin-api.md.
 
 The documented schema is written down below as data (field -> type and nullability), so the
-simulator cannot drift from the documentation without this test saying where.
+simulator cannot drift from the documentation without this test saying where. Where the docs'
+section 8 (the official SDK 0.16) adds fields, they are here too; tests/test_sdk_contract.py
+holds the simulator to the SDK itself.
 """
 
 from __future__ import annotations
@@ -41,12 +43,20 @@ META = {"request_id": "string", "timestamp": "datetime"}
 PAGINATION = {"limit": "int", "total": "int", "next": ("url", True), "prev": ("url", True)}
 
 RUN_STATUS_COUNTS = dict.fromkeys(RUN_STATUSES, "int")
+PAUSE_REASONS = (
+    "user",
+    "provider_outage",
+    "provider_rate_limited",
+    "provider_billing",
+    "node_timeout",
+)
 
 # 3.1 List Workflows item
 WORKFLOW_ITEM: dict[str, Any] = {
     "id": "uuid",
     "user_id": "uuid",
     "name": "string",
+    "name_source": "name_source",
     "description": ("string", True),
     "created_at": "datetime",
     "updated_at": "datetime",
@@ -61,6 +71,13 @@ WORKFLOW_DETAIL = {**WORKFLOW_ITEM, "definition": "object"}
 USAGE = ("usage", True)  # free-form: numeric values (section 7)
 TRIGGERED_BY = ({"user_id": "string", "user_name": "nonempty"}, True)
 
+PAUSE = {
+    "paused_ms": ("int", True),
+    "pause_reason": ("pause_reason", True),
+    "pause_error": ("string", True),
+}
+HELD_NODES = (("list", {"node_id": "string", "locales": ("list", "string")}), True)
+
 # 3.3 List Runs item: no workflow_id, updated_at, error, has_export, token_cost
 RUN_LIST_ITEM: dict[str, Any] = {
     "id": "uuid",
@@ -71,12 +88,16 @@ RUN_LIST_ITEM: dict[str, Any] = {
     "completed_at": ("datetime", True),
     "pause_requested_at": ("datetime", True),
     "paused_at": ("datetime", True),
+    **PAUSE,
     "total_nodes": ("int", True),
     "total_steps": ("int", True),
     "finished_steps": ("int", True),
+    "finished_nodes": ("int", True),
     "usage_summary": USAGE,
     "credits": ("int", True),
     "triggered_by": TRIGGERED_BY,
+    "output_line_count": ("int", True),
+    "delivered_audio_ms": ("int", True),
 }
 # 3.5 Get Run Status
 RUN_STATUS: dict[str, Any] = {
@@ -91,16 +112,26 @@ RUN_STATUS: dict[str, Any] = {
     "completed_at": ("datetime", True),
     "pause_requested_at": ("datetime", True),
     "paused_at": ("datetime", True),
+    **PAUSE,
     "total_nodes": ("int", True),
     "total_steps": ("int", True),
     "finished_steps": ("int", True),
+    "finished_nodes": ("int", True),
+    "held_nodes": HELD_NODES,
     "usage_summary": USAGE,
     "error": ("string", True),
     "has_export": ("bool", True),
     "triggered_by": TRIGGERED_BY,
 }
 # 3.4 Get Run: every status field plus the snapshot and credits
-RUN_DETAIL = {**RUN_STATUS, "definition_snapshot": ("object", True), "credits": ("int", True)}
+RUN_DETAIL = {
+    **RUN_STATUS,
+    "definition_snapshot": ("object", True),
+    "credits": ("int", True),
+    "credits_absorbed": ("number", True),
+    "public_share_id": ("string", True),
+    "shared_at": ("datetime", True),
+}
 # 3.6 Runs Summary
 RUNS_SUMMARY = {
     "total_runs": "int",
@@ -111,6 +142,7 @@ RUNS_SUMMARY = {
     "running": "int",
     "paused": "int",
     "pass_rate": ("number", True),
+    "delivered_audio_ms": "int",
     "average_duration_seconds": ("number", True),
 }
 WHOAMI = {
@@ -164,6 +196,8 @@ CHECKS: dict[str, Any] = {
     "datetime": lambda v: isinstance(v, str) and DATETIME.fullmatch(v) is not None,
     "url": lambda v: isinstance(v, str) and re.match(r"https?://[^/]+/api/v1/", v) is not None,
     "run_status": lambda v: v in RUN_STATUSES,
+    "name_source": lambda v: v in ("placeholder", "generated", "user"),
+    "pause_reason": lambda v: v in PAUSE_REASONS,
     "auth_kind": lambda v: v in ("clerk", "api_key"),
     "error_code": lambda v: v in ERROR_CODES,
     "scopes": lambda v: isinstance(v, list) and v == sorted(set(v)) and "workflows:read" in v,

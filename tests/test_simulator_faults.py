@@ -160,18 +160,24 @@ def test_a_request_waiting_on_latency_holds_up_nothing_else() -> None:
 
 
 def test_faults_can_be_read_and_changed_at_runtime(admin: httpx.Client) -> None:
-    assert admin.get("/faults").json() == {
+    defaults = {
         "latency_ms": 0.0,
         "error_rate": 0.0,
         "rate_limit_per_min": None,
+        "required_version": None,
+        "validation_body": "envelope",
     }
+    assert admin.get("/faults").json() == defaults
     changed = admin.post("/faults", json={"error_rate": 0.5}).json()
-    assert changed == {"latency_ms": 0.0, "error_rate": 0.5, "rate_limit_per_min": None}
+    assert changed == {**defaults, "error_rate": 0.5}
     bad: list[dict[str, Any]] = [
         {"error_rate": 1.5},
         {"latency_ms": -1},
         {"rate_limit_per_min": 0},
         {"rate_limit_per_min": 2.5},
+        {"required_version": "1.0' --extra"},
+        {"required_version": 1},
+        {"validation_body": "html"},
         {"nonsense": 1},
     ]
     for body in bad:

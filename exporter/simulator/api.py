@@ -17,8 +17,10 @@ from aiohttp import web
 
 from .errors import ApiError, forbidden_workspace, invalid_api_key, not_found
 from .listing import RunQuery, WorkflowQuery, list_runs, runs_summary
+from .plan import RunPlan
 from .query import QueryReader
-from .state import Simulator, encode_json, error_response
+from .state import Simulator, encode_json, error_response, json_response
+from .steps import NODE_TYPES
 
 API_PREFIX = "/api/v1/"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -26,6 +28,11 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 _STATUS_CACHE_LIMIT = 20_000
 
 Endpoint = Callable[[web.Request, list[str]], web.Response]
+_RUN_SUB_RESOURCES = {
+    "status": "get_run_status",
+    "steps": "get_run_steps",
+    "overview": "get_run_overview",
+}
 
 
 def _pagination(request: web.Request, offset: int, limit: int, total: int) -> dict[str, Any]:
@@ -59,6 +66,8 @@ class ApiRoutes:
             "list_runs": self.list_runs,
             "get_run": self.get_run,
             "get_run_status": self.get_run_status,
+            "get_run_steps": self.get_run_steps,
+            "get_run_overview": self.get_run_overview,
             "runs_summary": self.runs_summary,
         }
 
@@ -94,8 +103,8 @@ class ApiRoutes:
             return None
         if count == 4:
             return "get_run"
-        if count == 5 and parts[4] == "status":
-            return "get_run_status"
+        if count == 5:
+            return _RUN_SUB_RESOURCES.get(parts[4])
         return None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -112,6 +121,7 @@ class ApiRoutes:
             _, endpoint, parts = route
             if request.method != "GET":
                 raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+            sim.faults.check_version(request.headers.get("User-Agent", ""))
             token = self._authenticate(request)
             sim.faults.admit(token)
             injected = sim.faults.injected_error()
@@ -119,7 +129,13 @@ class ApiRoutes:
                 raise injected
             response = endpoint(request, parts)
         except ApiError as error:
-            response = error_response(sim, error)
+            if error.status == 422 and sim.faults.settings.validation_body == "framework":
+                response = json_response(error.framework_body(request.query), 422)
+            else:
+                response = error_response(sim, error)
+        version = sim.faults.version_headers()
+        if version is not None:
+            response.headers.update(version)
         sim.stats.response(response.status)
         return response
 
@@ -196,6 +212,32 @@ class ApiRoutes:
             if plan is None:
                 raise not_found("Run")
             data = self.renderer.run_detail(plan, self.model.profiles[index], now)
+        return self._ok(encode_json(data), now)
+
+    def _run(self, parts: list[str], now: int) -> tuple[int, RunPlan]:
+        index = self._workflow(parts[1])
+        plan = self.model.find_run(index, parts[3], now)
+        if plan is None:
+            raise not_found("Run")
+        return index, plan
+
+    def get_run_steps(self, request: web.Request, parts: list[str]) -> web.Response:
+        reader = QueryReader(request.query)
+        include_result = reader.boolean("include_result") or False
+        node_type = reader.choice("node_type", NODE_TYPES)
+        node_id = reader.text("node_id", 200)
+        reader.check()
+        with self.model.session() as now:
+            _, plan = self._run(parts, now)
+            data = self.renderer.run_steps(
+                plan, now, include_result=include_result, node_type=node_type, node_id=node_id
+            )
+        return self._ok(encode_json(data), now)
+
+    def get_run_overview(self, request: web.Request, parts: list[str]) -> web.Response:
+        with self.model.session() as now:
+            index, plan = self._run(parts, now)
+            data = self.renderer.run_overview(plan, self.model.profiles[index], now)
         return self._ok(encode_json(data), now)
 
     def get_run_status(self, request: web.Request, parts: list[str]) -> web.Response:

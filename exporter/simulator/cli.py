@@ -69,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="API requests allowed per token and minute; beyond, 429 (default: unlimited)",
     )
     add(
+        "--required-version",
+        default=None,
+        metavar="VERSION",
+        help="send X-OnePin-Required-Version: VERSION on every API answer and answer 426 to "
+        "official SDK/CLI clients (User-Agent onepin/X) older than it (default: none)",
+    )
+    add(
+        "--validation-body",
+        choices=("envelope", "framework"),
+        default="envelope",
+        help="422 body: the OnePin error envelope or the framework's {detail: [...]} "
+        "(default envelope)",
+    )
+    add(
         "--active-runs",
         type=int,
         default=None,
@@ -97,6 +111,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[SimulatorConfig, str, int]
             rate_limit_per_min=args.rate_limit_per_min,
             active_runs=args.active_runs,
             clock=args.clock,
+            required_version=args.required_version,
+            validation_body=args.validation_body,
         )
     except ValueError as error:
         parser.error(str(error))

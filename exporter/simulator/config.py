@@ -32,6 +32,8 @@ class SimulatorConfig:
     rate_limit_per_min: int | None = None
     active_runs: int | None = None
     clock: str | Clock = "real"
+    required_version: str | None = None
+    validation_body: str = "envelope"
 
     def __post_init__(self) -> None:
         if not self.token or any(c.isspace() for c in self.token):
@@ -49,7 +51,13 @@ class SimulatorConfig:
         self.fault_settings().validate()
 
     def fault_settings(self) -> FaultSettings:
-        return FaultSettings(self.latency_ms, self.error_rate, self.rate_limit_per_min)
+        return FaultSettings(
+            self.latency_ms,
+            self.error_rate,
+            self.rate_limit_per_min,
+            self.required_version,
+            self.validation_body,
+        )
 
     def make_clock(self) -> Clock:
         if self.clock == "real":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -29,6 +30,21 @@ class ApiError(Exception):
             "meta": meta,
         }
 
+    def framework_body(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The web framework's own 422 body, ``{"detail": [{loc, msg, type, input}]}``, which
+        the API answers for parameters that fail its type checks (docs section 2)."""
+        return {
+            "detail": [
+                {
+                    "loc": ["query", detail["field"]],
+                    "msg": detail["message"],
+                    "type": "value_error",
+                    "input": query.get(detail["field"]),
+                }
+                for detail in self.details or ()
+            ]
+        }
+
 
 def invalid_api_key() -> ApiError:
     return ApiError(401, "INVALID_API_KEY", "Invalid or missing API key")
@@ -52,6 +68,15 @@ def rate_limited(retry_after: int) -> ApiError:
         "RATE_LIMITED",
         "Rate limit exceeded; retry later",
         headers={"Retry-After": str(retry_after)},
+    )
+
+
+def upgrade_required(required: str, headers: dict[str, str]) -> ApiError:
+    return ApiError(
+        426,
+        "UPGRADE_REQUIRED",
+        f"This client is older than the minimum supported version {required}; upgrade it",
+        headers=headers,
     )
 
 

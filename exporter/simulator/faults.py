@@ -1,23 +1,41 @@
-"""Fault knobs: added latency, injected 5xx answers and a per-token rate limit.
+"""Fault knobs: added latency, injected 5xx answers, a per-token rate limit, a required client
+version (``X-OnePin-Required-Version``, 426 for older SDKs) and the 422 body shape.
 
-All three can be changed while the simulator runs (``/_sim/faults``).
+All of them can be changed while the simulator runs (``/_sim/faults``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .clock import Clock
-from .errors import ApiError, rate_limited, server_error
+from .errors import ApiError, rate_limited, server_error, upgrade_required
 from .rng import Rng
 
 RATE_WINDOW_SECONDS = 60
 # The 5xx statuses injected, with their weights.
 _SERVER_ERRORS = ((500, 0.6), (502, 0.2), (503, 0.2))
 _ERRORS_KEY = 0x45525253
+VALIDATION_BODIES = ("envelope", "framework")
+_VERSION = re.compile(r"\d+(\.\d+){0,3}")
+# The official SDK's User-Agent: ``onepin/<version>``.
+_SDK_AGENT = re.compile(r"onepin/(\d+(?:\.\d+)*)")
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``0.16.1`` -> (0, 16, 1). Dotted integers only (all the simulator accepts), so a tuple
+    compare is exact and no version library is needed."""
+    return tuple(int(part) for part in text.split("."))
+
+
+def sdk_version(user_agent: str) -> tuple[int, ...] | None:
+    """The SDK version a ``User-Agent`` names, if it is the official SDK's or CLI's."""
+    match = _SDK_AGENT.match(user_agent)
+    return None if match is None else version_tuple(match.group(1))
 
 
 def _is_number(value: object) -> bool:
@@ -29,6 +47,10 @@ class FaultSettings:
     latency_ms: float = 0.0
     error_rate: float = 0.0
     rate_limit_per_min: int | None = None
+    # Sent as X-OnePin-Required-Version on every API answer; older SDK clients get 426.
+    required_version: str | None = None
+    # 422 bodies: the OnePin envelope, or the web framework's {"detail": [...]}.
+    validation_body: str = "envelope"
 
     def validate(self) -> None:
         if not (_is_number(self.latency_ms) and 0 <= self.latency_ms <= 600_000):
@@ -40,6 +62,13 @@ class FaultSettings:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise ValueError("rate_limit_per_min must be an integer >= 1, or null")
+        required = self.required_version
+        if required is not None and (
+            not isinstance(required, str) or _VERSION.fullmatch(required) is None
+        ):
+            raise ValueError("required_version must be a version such as '0.17.0', or null")
+        if self.validation_body not in VALIDATION_BODIES:
+            raise ValueError(f"validation_body must be one of {', '.join(VALIDATION_BODIES)}")
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +116,19 @@ class Faults:
                 retry_after = max(1, math.ceil(start + RATE_WINDOW_SECONDS - now))
                 raise rate_limited(retry_after)
             self._windows[token] = (start, used + 1)
+
+    def version_headers(self) -> dict[str, str] | None:
+        required = self.settings.required_version
+        return None if required is None else {"X-OnePin-Required-Version": required}
+
+    def check_version(self, user_agent: str) -> None:
+        """426 for an official SDK client older than the required version."""
+        required = self.settings.required_version
+        if required is None:
+            return
+        version = sdk_version(user_agent)
+        if version is not None and version < version_tuple(required):
+            raise upgrade_required(required, {"X-OnePin-Required-Version": required})
 
     def injected_error(self) -> ApiError | None:
         """A 5xx to answer instead, drawn with probability ``error_rate``."""

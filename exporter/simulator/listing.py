@@ -53,6 +53,7 @@ class WorkflowQuery:
     last_run_after: float | None
     last_run_before: float | None
     has_failed_run: bool | None
+    include_definition: bool = False
 
     @classmethod
     def read(cls, reader: QueryReader) -> WorkflowQuery:
@@ -74,8 +75,11 @@ class WorkflowQuery:
         )
         after, before = reader.time_range("last_run_after", "last_run_before")
         has_failed_run = reader.boolean("has_failed_run")
+        include_definition = reader.boolean("include_definition") or False
         reader.check()
-        return cls(offset, limit, status, search, sort, after, before, has_failed_run)
+        return cls(
+            offset, limit, status, search, sort, after, before, has_failed_run, include_definition
+        )
 
     @property
     def filters_on_runs(self) -> bool:
@@ -156,10 +160,10 @@ class Catalogue:
         if query.filtered:
             order = [index for index in order if self._matches(query, index, now)]
         chosen = order[query.offset : query.offset + query.limit]
-        items = [
-            self._renderer.workflow(self._model.profiles[i], self._model.counts(i, now))
-            for i in chosen
-        ]
+        render = (
+            self._renderer.workflow_detail if query.include_definition else self._renderer.workflow
+        )
+        items = [render(self._model.profiles[i], self._model.counts(i, now)) for i in chosen]
         return items, len(order)
 
 
@@ -245,12 +249,15 @@ def runs_summary(
 ) -> Json:
     if low is None and high is None:
         counts = model.counts(workflow, now)
-        return Renderer.summary(counts.by_status, counts.completed_seconds)
+        return Renderer.summary(
+            counts.by_status, counts.completed_seconds, counts.delivered_audio_ms
+        )
     by_status = dict.fromkeys(RUN_STATUSES, 0)
-    seconds = 0
+    seconds = audio_ms = 0
     for plan in model.runs_created_between(workflow, now, low, high):
         status = plan.status_at(now)
         by_status[status] += 1
         if status == COMPLETED:
-            seconds += plan.duration() or 0
-    return Renderer.summary(by_status, seconds)
+            seconds += plan.active_duration() or 0
+            audio_ms += plan.delivered_audio_ms(plan.stop_step)
+    return Renderer.summary(by_status, seconds, audio_ms)

@@ -35,23 +35,34 @@ class RunCounts:
     by_status: dict[str, int]
     last: RunPlan | None
     last_status: str | None
+    # Summed over completed runs: active seconds (paused time excluded), delivered audio.
     completed_seconds: int
+    delivered_audio_ms: int = 0
 
 
 class _WorkflowState:
     """What changes about a workflow: its schedule pieces and its settled counts."""
 
-    __slots__ = ("interval", "pieces", "profile", "settled", "settled_seconds", "settled_upto")
+    __slots__ = (
+        "interval",
+        "pieces",
+        "profile",
+        "settled",
+        "settled_audio_ms",
+        "settled_seconds",
+        "settled_upto",
+    )
 
     def __init__(self, profile: WorkflowProfile, pieces: list[Piece], interval: int) -> None:
         self.profile = profile
         self.pieces = pieces
         self.interval = interval
-        # Runs 1..settled_upto are terminal; their counts per status and the summed duration
-        # of the completed ones are kept here.
+        # Runs 1..settled_upto are terminal; their counts per status and the summed active
+        # duration and delivered audio of the completed ones are kept here.
         self.settled_upto = 0
         self.settled: dict[str, int] = dict.fromkeys(TERMINAL_STATUSES, 0)
         self.settled_seconds = 0
+        self.settled_audio_ms = 0
 
 
 class SimModel:
@@ -241,9 +252,9 @@ class SimModel:
             if plan.end is None or plan.end > now:
                 break
             state.settled[plan.outcome] += 1
-            duration = plan.duration()
-            if duration is not None:
-                state.settled_seconds += duration
+            if plan.outcome == COMPLETED:
+                state.settled_seconds += plan.active_duration() or 0
+                state.settled_audio_ms += plan.delivered_audio_ms(plan.stop_step)
             state.settled_upto += 1
         return count
 
@@ -258,12 +269,13 @@ class SimModel:
         tail = self.unsettled(workflow, now)
         by_status = dict.fromkeys(RUN_STATUSES, 0)
         by_status.update(state.settled)
-        seconds = state.settled_seconds
+        seconds, audio_ms = state.settled_seconds, state.settled_audio_ms
         for plan in tail:
             status = plan.status_at(now)
             by_status[status] = by_status.get(status, 0) + 1
             if status == COMPLETED:
-                seconds += plan.duration() or 0
+                seconds += plan.active_duration() or 0
+                audio_ms += plan.delivered_audio_ms(plan.stop_step)
         count = state.settled_upto + len(tail)
         last = None
         if count:
@@ -274,6 +286,7 @@ class SimModel:
             last=last,
             last_status=None if last is None else last.status_at(now),
             completed_seconds=seconds,
+            delivered_audio_ms=audio_ms,
         )
 
     # --- ordered access -----------------------------------------------------------------
@@ -339,8 +352,11 @@ class SimModel:
         duration_seconds: int,
         pending_seconds: int = 2,
         total_steps: int | None = None,
+        pause_reason: str | None = None,
+        pause_seconds: int = 60,
     ) -> RunPlan:
-        """Start a run now on a workflow, with a chosen outcome (see ``explicit_plan``).
+        """Start a run now on a workflow, with a chosen outcome (see ``explicit_plan``), and
+        optionally a pause (``pause_reason``: ``user`` or an automatic reason).
 
         Natural runs of the workflow that would have been created later are rescheduled after
         this one; with ``outcome="stall"`` the workflow starts no more natural runs.
@@ -352,6 +368,10 @@ class SimModel:
             raise ValueError("duration_seconds must be >= 1 and pending_seconds >= 0")
         if total_steps is not None and total_steps < 1:
             raise ValueError("total_steps must be >= 1")
+        if pause_reason is not None and (
+            not pause_reason or pause_seconds < 1 or duration_seconds < 6
+        ):
+            raise ValueError("a pause needs a reason, pause_seconds >= 1 and duration_seconds >= 6")
         with self.session() as now:
             state = self._states[index]
             count = self.run_count(index, now)
@@ -375,6 +395,8 @@ class SimModel:
                 duration=duration_seconds,
                 pending=pending_seconds,
                 total_steps=total_steps or state.profile.total_steps,
+                pause_reason=pause_reason,
+                pause_seconds=pause_seconds,
             )
             state.pieces.append(plan)
             if plan.end is not None:

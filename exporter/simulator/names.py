@@ -72,16 +72,46 @@ USERS: tuple[User, ...] = (
     User(5, None, "scheduler-bot@example.com"),
 )
 
+# The 11 node types of the SDK (0.16), in the order a typical pipeline runs them.
 NODE_TYPES: tuple[str, ...] = (
     "source_script",
     "operator_translator",
     "operator_normalizer",
+    "operator_phoneme_injector",
     "operator_generator",
+    "validator_pronunciation",
+    "operator_pronunciation_corrector",
     "validator_error_rate",
     "validator_naturalness",
     "validator_noise",
     "sink_preview",
 )
+
+# How a workflow's ``name`` was set, with how often each happens.
+NAME_SOURCES: tuple[tuple[str, float], ...] = (
+    ("user", 0.75),
+    ("generated", 0.2),
+    ("placeholder", 0.05),
+)
+
+LOCALES: tuple[str, ...] = ("en-US", "de-DE", "es-MX", "fr-FR", "ja-JP", "it-IT")
+
+USER_PAUSE = "user"
+# Why runs pause, with the share of pauses each accounts for; all but ``user`` are automatic.
+PAUSE_REASONS: tuple[tuple[str, float], ...] = (
+    (USER_PAUSE, 0.35),
+    ("provider_rate_limited", 0.25),
+    ("provider_outage", 0.2),
+    ("node_timeout", 0.12),
+    ("provider_billing", 0.08),
+)
+# The customer-facing ``pause_error`` of an automatic pause.
+PAUSE_ERRORS: dict[str, str] = {
+    "provider_outage": "The voice provider is unavailable; the run resumes when it recovers.",
+    "provider_rate_limited": "The voice provider is rate limiting requests; retrying shortly.",
+    "provider_billing": "The provider account needs attention (billing); the run is on hold.",
+    "node_timeout": "A node did not finish within its time limit; the run is on hold.",
+}
 
 FAILURE_REASONS: tuple[str, ...] = (
     "upstream timed out after 30s",

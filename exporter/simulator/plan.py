@@ -28,11 +28,15 @@ OUTCOMES: Final = (COMPLETED, FAILED, CANCELLED, STALL)
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """A pause: requested, then effective once work drains, then resumed (wall times)."""
+    """A pause: requested, then effective once work drains, then resumed (wall times).
+
+    ``reason`` is the API's ``pause_reason``: ``user`` for a manual pause, else automatic.
+    """
 
     requested: int
     paused: int
     resumed: int
+    reason: str = "user"
 
     @property
     def length(self) -> int:
@@ -68,6 +72,9 @@ class Observation:
     updated_at: int
     pause_requested_at: int | None
     paused_at: int | None
+    # Seconds spent paused so far; the reason of the pause being drained to or in force.
+    paused_seconds: int
+    pause_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,8 @@ class RunPlan:
     ``start`` is None for a run cancelled while still pending; ``end`` is None for a run that
     never ends (a stalled run). ``full`` is the active (unpaused) seconds the run needs for all
     ``total_steps``; it stops at ``stop_step`` steps (``total_steps`` when it completes).
+    ``lines`` output lines come out of all the steps, each with ``audio_ms_per_line`` of
+    delivered audio, in ``locales``.
     """
 
     workflow: int
@@ -94,6 +103,9 @@ class RunPlan:
     usage: Usage
     user: int
     error: str | None
+    lines: int = 0
+    audio_ms_per_line: int = 0
+    locales: tuple[str, ...] = ()
 
     def status_at(self, now: int) -> str:
         end = self.end
@@ -143,16 +155,20 @@ class RunPlan:
                 # The moment the current step count was reached.
                 reached = -(-finished * self.full // self.total_steps)
                 updated = max(updated, min(self.wall_time(reached), now))
-        pause_requested_at = paused_at = None
+        pause_requested_at = paused_at = pause_reason = None
+        paused_seconds = 0
         pause = self.pause
         if pause is not None and started_at is not None:
             if pause.requested <= now < pause.resumed:
                 pause_requested_at = pause.requested
+                pause_reason = pause.reason
                 updated = max(updated, pause.requested)
                 if now >= pause.paused:
                     paused_at = pause.paused
+                    paused_seconds = now - pause.paused
                     updated = max(updated, pause.paused)
             elif now >= pause.resumed:
+                paused_seconds = pause.length
                 updated = max(updated, pause.resumed)
         if completed_at is not None:
             updated = completed_at
@@ -164,10 +180,27 @@ class RunPlan:
             updated_at=updated,
             pause_requested_at=pause_requested_at,
             paused_at=paused_at,
+            paused_seconds=paused_seconds,
+            pause_reason=pause_reason,
         )
+
+    def output_lines(self, finished_steps: int) -> int:
+        """Output lines written once ``finished_steps`` steps are done."""
+        return self.lines * finished_steps // self.total_steps
 
     def duration(self) -> int | None:
         """``completed_at - started_at`` of a completed run; None for any other outcome."""
         if self.outcome != COMPLETED or self.start is None or self.end is None:
             return None
         return self.end - self.start
+
+    def active_duration(self) -> int | None:
+        """The API's duration of a completed run: ``duration()`` minus the time paused."""
+        duration = self.duration()
+        if duration is None or self.pause is None:
+            return duration
+        return duration - self.pause.length
+
+    def delivered_audio_ms(self, finished_steps: int) -> int:
+        """Audio delivered once ``finished_steps`` steps are done."""
+        return self.output_lines(finished_steps) * self.audio_ms_per_line

@@ -59,6 +59,15 @@ class Rng:
     def chance(self, probability: float) -> bool:
         return self.random() < probability
 
+    def weighted(self, items: Sequence[tuple[_T, float]]) -> _T:
+        """One of ``(item, weight)`` pairs, drawn by weight (weights summing to 1)."""
+        pick = self.random()
+        for item, weight in items:
+            if pick < weight:
+                return item
+            pick -= weight
+        return items[-1][0]
+
 
 def uuid_from(*keys: int) -> str:
     """A version-4-shaped UUID string derived from the keys."""

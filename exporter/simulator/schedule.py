@@ -9,8 +9,19 @@ workflow has at most one active natural run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from .names import DESCRIPTIONS, FAILURE_REASONS, NODE_TYPES, USERS, workflow_name
+from .names import (
+    DESCRIPTIONS,
+    FAILURE_REASONS,
+    LOCALES,
+    NAME_SOURCES,
+    NODE_TYPES,
+    PAUSE_REASONS,
+    USER_PAUSE,
+    USERS,
+    workflow_name,
+)
 from .plan import CANCELLED, COMPLETED, FAILED, STALL, Pause, RunPlan, Usage, wall_time
 from .rng import Rng, RunIdCodec, uuid_from
 
@@ -19,6 +30,15 @@ _PROFILE = 0x50524F46
 _RUN = 0x52554E
 _WORKFLOW_ID = 0x574649
 _USER_ID = 0x55534552
+# Traits added later (name source, locales, output lines, pause reasons, automatic pauses) come
+# from streams of their own, so that every earlier trait of a seed's world stays the same.
+_TRAITS = 0x54524954
+_EXTRA = 0x45585452
+# Share of runs that an automatic pause hits on top of the pauses drawn with ``pause_rate``.
+AUTOMATIC_PAUSE_RATE = 0.04
+_AUTOMATIC = tuple((reason, weight) for reason, weight in PAUSE_REASONS if reason != USER_PAUSE)
+_AUTOMATIC_WEIGHTS = sum(weight for _, weight in _AUTOMATIC)
+AUTOMATIC_PAUSES = tuple((reason, weight / _AUTOMATIC_WEIGHTS) for reason, weight in _AUTOMATIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +61,8 @@ class WorkflowProfile:
     cancel_rate: float
     pause_rate: float
     usage: Usage
+    name_source: str = "user"
+    locales: tuple[str, ...] = ("en-US",)
 
     def node(self, step: int) -> tuple[str, str]:
         """The (node id, node type) that runs step ``step`` (0-based)."""
@@ -91,6 +113,12 @@ def make_profile(seed: int, index: int, start: int) -> WorkflowProfile:
     age = rng.randint(30 * DAY, 400 * DAY)
     created_at = start - age
     flaky = rng.chance(0.15)
+    traits = Rng(seed, _TRAITS, index)
+    name_source = traits.weighted(NAME_SOURCES)
+    first_locale = traits.randint(0, len(LOCALES) - 1)
+    locales = tuple(
+        sorted(LOCALES[(first_locale + i) % len(LOCALES)] for i in range(traits.randint(1, 3)))
+    )
     return WorkflowProfile(
         index=index,
         id=uuid_from(seed, _WORKFLOW_ID, index),
@@ -114,6 +142,8 @@ def make_profile(seed: int, index: int, start: int) -> WorkflowProfile:
             api_calls_per_step=rng.randint(0, 4),
             tokens_per_step=rng.randint(5, 80),
         ),
+        name_source=name_source,
+        locales=locales,
     )
 
 
@@ -127,9 +157,13 @@ def _run_usage(rng: Rng, typical: Usage) -> Usage:
     )
 
 
-def _error_text(profile: WorkflowProfile, rng: Rng, step: int) -> str:
-    node_id, node_type = profile.node(min(step, profile.total_steps - 1))
-    return f"Node '{node_id}' ({node_type}) failed: {rng.choice(FAILURE_REASONS)}"
+def _error_text(rng: Rng, step: int, total_steps: int, total_nodes: int) -> str:
+    """The error of a run failed in step ``step``, naming that step's node (see steps.py)."""
+    position = min(step, total_steps - 1) * total_nodes // total_steps
+    node = f"node-{position + 1}"
+    return f"Node '{node}' ({NODE_TYPES[position % len(NODE_TYPES)]}) failed: " + rng.choice(
+        FAILURE_REASONS
+    )
 
 
 def _user(rng: Rng, profile: WorkflowProfile) -> int:
@@ -160,21 +194,22 @@ def natural_plan(
         stop = rng.randint(0, total - 1)
         active_end = max(1, -(-full * (10 * stop + rng.randint(1, 9)) // (10 * total)))
         if outcome == FAILED:
-            error = _error_text(profile, rng, stop)
+            error = _error_text(rng, stop, total, profile.total_nodes)
         elif rng.chance(0.3):
             start = None  # cancelled while still pending
     else:
         outcome, stop, active_end = COMPLETED, total, full
+    extra = Rng(seed, _EXTRA, profile.index, number)
     if start is None:
         end = created + rng.randint(1, pending)
         stop = 0
     else:
         if rng.chance(profile.pause_rate) and active_end >= 10:
-            requested = rng.randint(1, active_end // 2)
-            paused = requested + rng.randint(0, min(20, active_end - requested - 1))
-            length = min(rng.randint(30, 600), budget - pending - active_end)
-            if length >= 5:
-                pause = Pause(start + requested, start + paused, start + paused + length)
+            reason = extra.weighted(PAUSE_REASONS)
+            pause = _pause(rng, start, active_end, budget - pending - active_end, reason)
+        if pause is None and extra.chance(AUTOMATIC_PAUSE_RATE) and active_end >= 10:
+            reason = extra.weighted(AUTOMATIC_PAUSES)
+            pause = _pause(extra, start, active_end, budget - pending - active_end, reason)
         end = wall_time(start, pause, active_end)
     return RunPlan(
         workflow=profile.index,
@@ -192,7 +227,27 @@ def natural_plan(
         usage=usage,
         user=user,
         error=error,
+        **_output(extra, profile),
     )
+
+
+def _pause(rng: Rng, start: int, active_end: int, room: int, reason: str) -> Pause | None:
+    """A pause within the first half of a run's work, if ``room`` seconds allow one."""
+    requested = rng.randint(1, active_end // 2)
+    paused = requested + rng.randint(0, min(20, active_end - requested - 1))
+    length = min(rng.randint(30, 600), room)
+    if length < 5:
+        return None
+    return Pause(start + requested, start + paused, start + paused + length, reason)
+
+
+def _output(rng: Rng, profile: WorkflowProfile) -> dict[str, Any]:
+    """A run's output: its lines, their delivered audio each, their locales."""
+    return {
+        "lines": rng.randint(4, 60) * len(profile.locales),
+        "audio_ms_per_line": rng.randint(1_500, 9_000),
+        "locales": profile.locales,
+    }
 
 
 def explicit_plan(
@@ -206,11 +261,15 @@ def explicit_plan(
     duration: int,
     pending: int,
     total_steps: int,
+    pause_reason: str | None = None,
+    pause_seconds: int = 60,
 ) -> RunPlan:
     """A run with a chosen outcome: it runs ``duration`` seconds after ``pending`` seconds.
 
     A failed run stops two thirds of the way, a cancelled one half way; a stalled run makes a
-    few steps at the pace of a ``duration``-long run, then never progresses nor ends.
+    few steps at the pace of a ``duration``-long run, then never progresses nor ends. With
+    ``pause_reason``, a pause is requested a third of the way into the work, takes effect two
+    seconds later and lasts ``pause_seconds``; the run ends that much later.
     """
     if outcome == COMPLETED:
         stop = total_steps
@@ -230,20 +289,29 @@ def explicit_plan(
         full = duration
     rng = Rng(seed, _RUN, profile.index, number, 1)
     start = created + pending
+    total_nodes = min(profile.total_nodes, total_steps)
+    pause = None
+    if pause_reason is not None:
+        if not pause_reason or pause_seconds < 1 or duration < 6:
+            raise ValueError("a pause needs a reason, pause_seconds >= 1 and duration >= 6")
+        requested = start + duration // 3
+        paused = requested + 2
+        pause = Pause(requested, paused, paused + pause_seconds, pause_reason)
     return RunPlan(
         workflow=profile.index,
         number=number,
         id=codec.encode(profile.index, number),
         created=created,
         start=start,
-        end=None if outcome == STALL else start + duration,
+        end=None if outcome == STALL else wall_time(start, pause, duration),
         outcome=outcome,
         total_steps=total_steps,
-        total_nodes=min(profile.total_nodes, total_steps),
+        total_nodes=total_nodes,
         stop_step=stop,
         full=full,
-        pause=None,
+        pause=pause,
         usage=_run_usage(rng, profile.usage),
         user=_user(rng, profile),
-        error=_error_text(profile, rng, stop) if outcome == FAILED else None,
+        error=_error_text(rng, stop, total_steps, total_nodes) if outcome == FAILED else None,
+        **_output(Rng(seed, _EXTRA, profile.index, number, 1), profile),
     )

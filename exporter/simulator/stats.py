@@ -1,7 +1,7 @@
 """Counts of API requests per endpoint and of responses per status code (``/_sim/stats``).
 
 Endpoint names: whoami, list_workflows, get_workflow, list_runs, get_run, get_run_status,
-runs_summary.
+get_run_steps, get_run_overview, runs_summary.
 """
 
 from __future__ import annotations
