@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +452,142 @@ def test_bad_summary_windows_get_422(api: httpx.Client, params: dict[str, str]) 
     error_of(response, 422, "VALIDATION_ERROR")
 
 
+# --- steps, overview, pauses ----------------------------------------------------------------
+
+
+def start(sim: RunningSimulator, **body: Any) -> dict[str, Any]:
+    response = httpx.post(f"{sim.url}/_sim/runs", json=body)
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()["data"]
+    return run
+
+
+def test_an_automatic_pause_parks_the_interrupted_step_and_is_timed(
+    api: httpx.Client, sim: RunningSimulator
+) -> None:
+    workflow_id = sim.model.profiles[0].id
+    run = start(
+        sim,
+        workflow_id=workflow_id,
+        outcome="completed",
+        duration_seconds=30,
+        pending_seconds=0,
+        total_steps=12,
+        pause_reason="provider_outage",
+        pause_seconds=90,
+    )
+    base = f"/workflows/{workflow_id}/runs/{run['id']}"
+    advance(sim, 10)  # requested at 10, in force from 12
+    draining = ok(api.get(f"{base}/status"))["data"]
+    assert draining["status"] == "running" and draining["pause_reason"] == "provider_outage"
+    assert draining["paused_ms"] == 0 and draining["held_nodes"] is None
+    advance(sim, 20)
+    paused = ok(api.get(f"{base}/status"))["data"]
+    assert paused["status"] == "paused" and paused["paused_ms"] == 18_000
+    assert "provider" in paused["pause_error"] and paused["held_nodes"] == []
+    steps = ok(api.get(f"{base}/steps"))["data"]
+    parked = steps[-1]
+    assert parked["status"] == "cancelled" and parked["pause_reason"] == "provider_outage"
+    assert parked["completed_at"] == paused["paused_at"]
+    assert [s["status"] for s in steps[:-1]] == ["completed"] * paused["finished_steps"]
+    advance(sim, 200)
+    done = ok(api.get(f"{base}/status"))["data"]
+    assert done["status"] == "completed" and done["paused_ms"] == 90_000
+    assert done["pause_reason"] is None and done["pause_error"] is None
+    assert done["finished_nodes"] == done["total_nodes"]
+    steps = ok(api.get(f"{base}/steps"))["data"]
+    assert len(steps) == done["finished_steps"] == 12
+    assert {s["status"] for s in steps} == {"completed"}
+    assert [s["pause_reason"] for s in steps].count("provider_outage") == 1
+    assert steps[0]["started_at"] == done["started_at"]
+    assert steps[-1]["completed_at"] == done["completed_at"]
+    assert all(a["completed_at"] == b["started_at"] for a, b in pairwise(steps))
+    listed = ok(api.get(f"/workflows/{workflow_id}/runs", params={"limit": 1}))["data"][0]
+    assert listed["id"] == run["id"] and listed["paused_ms"] == 90_000
+    assert listed["output_line_count"] > 0 and listed["delivered_audio_ms"] > 0
+
+
+def test_a_manual_pause_holds_the_next_node_instead(
+    api: httpx.Client, sim: RunningSimulator
+) -> None:
+    workflow_id = sim.model.profiles[1].id
+    run = start(
+        sim,
+        workflow_id=workflow_id,
+        outcome="completed",
+        duration_seconds=30,
+        pending_seconds=0,
+        total_steps=12,
+        pause_reason="user",
+    )
+    advance(sim, 20)
+    status = ok(api.get(f"/workflows/{workflow_id}/runs/{run['id']}/status"))["data"]
+    assert status["status"] == "paused" and status["pause_reason"] == "user"
+    assert status["pause_error"] is None and len(status["held_nodes"]) == 1
+    steps = ok(api.get(f"/workflows/{workflow_id}/runs/{run['id']}/steps"))["data"]
+    assert [s["status"] for s in steps] == ["completed"] * status["finished_steps"]
+
+
+def test_steps_filter_by_node_and_refuse_unknown_types(
+    api: httpx.Client, sim: RunningSimulator
+) -> None:
+    workflow_id = sim.model.profiles[2].id
+    run = start(sim, workflow_id=workflow_id, outcome="failed", duration_seconds=30)
+    advance(sim, 100)
+    base = f"/workflows/{workflow_id}/runs/{run['id']}"
+    steps = ok(api.get(f"{base}/steps"))["data"]
+    assert steps[-1]["status"] == "failed" and steps[-1]["error"]
+    assert steps[-1]["node_id"] in steps[-1]["error"]
+    assert all(s["result"] is None for s in steps)
+    full = ok(api.get(f"{base}/steps", params={"include_result": "true"}))["data"]
+    assert all((s["result"] is not None) == (s["status"] == "completed") for s in full)
+    first = steps[0]
+    by_type = ok(api.get(f"{base}/steps", params={"node_type": first["node_type"]}))["data"]
+    assert by_type and {s["node_type"] for s in by_type} == {first["node_type"]}
+    by_id = ok(api.get(f"{base}/steps", params={"node_id": first["node_id"]}))["data"]
+    assert {s["node_id"] for s in by_id} == {first["node_id"]}
+    error = error_of(api.get(f"{base}/steps", params={"node_type": "x"}), 422, "VALIDATION_ERROR")
+    assert error["details"][0]["field"] == "node_type"
+    error_of(api.get(f"/workflows/{workflow_id}/runs/{uuid.uuid4()}/steps"), 404, "NOT_FOUND")
+    overview = ok(api.get(f"{base}/overview"))["data"]
+    assert overview["run"]["status"] == "failed" and overview["run"]["error"]
+    states = overview["workflow_snapshot"]["node_states"]
+    assert [s["status"] for s in states].count("failed") == 1
+
+
+def test_a_required_version_is_announced_and_older_sdks_get_426(
+    api: httpx.Client, sim: RunningSimulator
+) -> None:
+    assert "X-OnePin-Required-Version" not in api.get("/auth/whoami").headers
+    sim.faults.update({"required_version": "0.17.0"})
+    served = api.get("/auth/whoami")
+    assert served.status_code == 200 and served.headers["X-OnePin-Required-Version"] == "0.17.0"
+    missing = api.get(f"/workflows/{uuid.uuid4()}")
+    assert missing.headers["X-OnePin-Required-Version"] == "0.17.0"
+    old = api.get("/auth/whoami", headers={"User-Agent": "onepin/0.16.1"})
+    error_of(old, 426, "UPGRADE_REQUIRED")
+    assert old.headers["X-OnePin-Required-Version"] == "0.17.0"
+    assert api.get("/auth/whoami", headers={"User-Agent": "onepin/0.17.0"}).status_code == 200
+    sim.faults.update({"required_version": None})
+    assert api.get("/auth/whoami", headers={"User-Agent": "onepin/0.1"}).status_code == 200
+
+
+def test_the_framework_validation_body_names_the_parameter(
+    api: httpx.Client, sim: RunningSimulator
+) -> None:
+    sim.faults.update({"validation_body": "framework"})
+    response = api.get("/workflows", params={"limit": "ten", "order": "up"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {"loc": ["query", "limit"], "msg": "must be an integer", "type": "value_error",
+             "input": "ten"},
+            {"loc": ["query", "order"], "msg": "must be one of asc, desc", "type": "value_error",
+             "input": "up"},
+        ]
+    }  # fmt: skip
+
+
 # --- admin API ---------------------------------------------------------------------------
 
 
@@ -492,6 +629,16 @@ def test_admin_starts_runs_with_a_chosen_fate(api: httpx.Client, sim: RunningSim
         ({"workflow_id": workflow_id, "outcome": "exploded", "duration_seconds": 5}, 422),
         ({"workflow_id": workflow_id, "outcome": "completed"}, 422),
         ({"workflow_id": workflow_id, "outcome": "failed", "duration_seconds": 0}, 422),
+        ({"workflow_id": workflow_id, "outcome": "failed", "pause_reason": "nap"}, 422),
+        (
+            {
+                "workflow_id": workflow_id,
+                "outcome": "failed",
+                "pause_reason": "user",
+                "duration_seconds": 5,
+            },
+            422,
+        ),
         ({"workflow_id": str(uuid.uuid4()), "outcome": "failed", "duration_seconds": 5}, 404),
     ]:
         assert httpx.post(f"{sim.url}/_sim/runs", json=body).status_code == status_code
@@ -580,6 +727,8 @@ def test_the_cli_serves_until_sigterm_and_prints_its_url() -> None:
         ["--token=t", "--clock=sundial"],
         ["--token=t", "--workflows=3", "--active-runs=4"],
         ["--token=t", "--latency-ms=-1"],
+        ["--token=t", "--required-version=latest"],
+        ["--token=t", "--validation-body=xml"],
         ["--token=t", "--no-such-flag"],
     ],
 )

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .clock import ManualClock
 from .errors import ApiError, not_found, validation_error
+from .names import PAUSE_REASONS
 from .plan import OUTCOMES
 from .state import Simulator, error_response, json_response
 from .timefmt import iso
@@ -122,13 +123,22 @@ class AdminRoutes:
         duration = _int_field(body, "duration_seconds", profile.duration, 1, outcome != "stall")
         pending = _int_field(body, "pending_seconds", 2, 0)
         steps = _int_field(body, "total_steps", None, 1)
-        assert duration is not None and pending is not None
+        pause_reason = body.get("pause_reason")
+        reasons = [reason for reason, _ in PAUSE_REASONS]
+        if pause_reason is not None and pause_reason not in reasons:
+            raise _bad("pause_reason", f"must be one of {', '.join(reasons)}, or null")
+        pause_seconds = _int_field(body, "pause_seconds", 60, 1)
+        if pause_reason is not None and duration is not None and duration < 6:
+            raise _bad("duration_seconds", "must be >= 6 for a run with a pause")
+        assert duration is not None and pending is not None and pause_seconds is not None
         plan = model.start_run(
             workflow_id,
             outcome=str(outcome),
             duration_seconds=duration,
             pending_seconds=pending,
             total_steps=steps,
+            pause_reason=pause_reason,
+            pause_seconds=pause_seconds,
         )
         with model.session() as now:
             data = self.sim.renderer.run_status(plan, profile.id, now)
