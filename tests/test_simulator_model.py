@@ -13,6 +13,8 @@ from exporter.simulator.clock import ManualClock, RealClock
 from exporter.simulator.model import SimModel
 from exporter.simulator.plan import ACTIVE_STATUSES, TERMINAL_STATUSES, RunPlan
 from exporter.simulator.rng import MAX_RUN_NUMBER, MAX_WORKFLOWS, RunIdCodec
+from exporter.simulator.steps import finished_nodes, step_rows
+from exporter.simulator.timefmt import iso
 
 HOUR = 3600
 
@@ -327,3 +329,82 @@ def test_real_clock_runs_at_its_speed() -> None:
 
 def test_terminal_statuses_are_the_documented_ones() -> None:
     assert frozenset({"completed", "failed", "cancelled"}) == TERMINAL_STATUSES
+
+
+# --- steps and pauses (the SDK's fields) ---------------------------------------------------
+
+
+def _latest_terminal_nodes(rows: list[dict[str, object]]) -> int:
+    """The SDK's finished_nodes over Get Run Steps: latest iteration terminal, parked excluded."""
+    latest: dict[object, dict[str, object]] = {}
+    for row in rows:
+        latest[row["node_id"]] = row
+    return sum(
+        1
+        for row in latest.values()
+        if row["status"] in ("completed", "failed", "cancelled")
+        and not (row["status"] == "cancelled" and row["pause_reason"] is not None)
+    )
+
+
+def test_steps_add_up_to_the_run_at_every_moment() -> None:
+    model = make_model(workflows=40, seed=3)
+    checked = failed = 0
+    for _ in range(6):
+        now = advance(model, 1_111)
+        for index in range(40):
+            for plan in all_runs(model, index, now)[-6:]:
+                seen = plan.observe(now)
+                rows = step_rows(plan, now)
+                done = [row for row in rows if row["status"] == "completed"]
+                assert len(done) == seen.finished_steps and len(rows) <= plan.total_steps
+                assert finished_nodes(plan, seen) == _latest_terminal_nodes(rows)
+                starts = [row["started_at"] for row in rows]
+                ends = [row["completed_at"] for row in rows]
+                assert starts[1:] == ends[: len(rows) - 1]  # back to back
+                if rows:
+                    assert starts[0] == iso(plan.start or 0)
+                if seen.status in ("completed", "failed", "cancelled") and rows:
+                    assert ends[-1] == iso(plan.end or 0)
+                if seen.status == "failed":
+                    failed += 1
+                    assert [row["status"] for row in rows].count("failed") == 1
+                    assert f"'{rows[-1]['node_id']}'" in (plan.error or "")
+                checked += 1
+    assert checked > 1_000 and failed > 10
+
+
+def test_runs_pause_for_every_reason_at_a_realistic_rate() -> None:
+    model = make_model(workflows=200)
+    now = current(model)
+    runs = [plan for index in range(200) for plan in all_runs(model, index, now)]
+    reasons = Counter(plan.pause.reason for plan in runs if plan.pause is not None)
+    assert set(reasons) == {
+        "user",
+        "provider_outage",
+        "provider_rate_limited",
+        "provider_billing",
+        "node_timeout",
+    }
+    paused_share = sum(reasons.values()) / len(runs)
+    assert 0.03 < paused_share < 0.15, paused_share
+    automatic = paused_share - reasons["user"] / len(runs)
+    assert automatic > 0.5 * paused_share
+
+
+def test_a_paused_run_counts_its_paused_time_and_clears_its_reason_on_resume() -> None:
+    model = make_model(workflows=200)
+    now = current(model)
+    plan = next(
+        plan
+        for index in range(200)
+        for plan in all_runs(model, index, now)
+        if plan.pause is not None and plan.pause.reason != "user"
+    )
+    assert plan.pause is not None
+    during = plan.observe(plan.pause.paused + 7)
+    assert during.pause_reason == plan.pause.reason and during.paused_seconds == 7
+    after = plan.observe(plan.pause.resumed)
+    assert after.pause_reason is None and after.paused_seconds == plan.pause.length
+    if plan.outcome == "completed":
+        assert plan.active_duration() == (plan.duration() or 0) - plan.pause.length
