@@ -4,17 +4,23 @@ and the log formatter scrubs and escapes every line again, in both log formats."
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from exporter.client import ApiError, Deadline, OnePinClient
+from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token, TokenError, parse_config
 from exporter.logs import RedactingFormatter
 from exporter.redact import MESSAGE_LIMIT, REDACTED, REQUEST_ID_LIMIT, Redactor, escape, variants
+from exporter.runtime import build_poller
+from exporter.server import ServerState, landing_page
+from tests.helpers import make_config, poll
 
 KEY = "op_live_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 SUFFIX = KEY.removeprefix("op_live_")
@@ -241,3 +247,41 @@ def test_a_rewritten_token_file_with_a_newline_keeps_the_last_token(
     assert token.reveal() == KEY
     assert "token file not used: the token holds a line break" in caplog.text
     assert "op_live_new" not in caplog.text
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+def test_a_forging_error_body_gives_one_bounded_log_line_and_page_text(fmt: str) -> None:
+    """CR, ESC and a 200 KB request_id from List Workflows: one escaped log line, a short page."""
+    body = json.dumps(
+        {
+            "error": {
+                "code": "E\x1b[2J",
+                "message": "no\r\nts=0 level=info msg=forged\x1b]0;x\x07",
+            },
+            "meta": {"request_id": "r" * 200_000},
+        }
+    ).encode()
+    config = make_config(api_url="https://api.test", token=KEY, http="{max_retries: 0}")
+    poller = build_poller(
+        config, transport=httpx.MockTransport(lambda _r: httpx.Response(500, content=body))
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter(fmt, lambda: [KEY]))
+    logger = logging.getLogger("exporter.poller")
+    logger.addHandler(handler)
+    try:
+        snapshot = poll(poller)
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "API unreachable" in lines[0], lines
+    assert len(lines[0]) < 600 and "\r" not in lines[0] and "\x1b" not in lines[0]
+    shown = "no\\r\\nts=0 level=info msg=forged\\x1b]0;x\\x07"  # escaped where it entered
+    if fmt == "json":
+        assert shown in json.loads(lines[0])["msg"]
+    else:
+        assert shown.replace("\\", "\\\\") in lines[0]  # and its backslashes by logfmt
+    page = landing_page(ServerState(config, 0.0, CollectorRegistry(), Renderer()), snapshot)
+    row = next(line for line in page.splitlines() if "HTTP 500" in line)
+    assert len(row) < 800 and "\x1b" not in row and "\r" not in row
