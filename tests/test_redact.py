@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 from pathlib import Path
 
 import httpx
@@ -239,8 +240,6 @@ def test_a_rewritten_token_file_with_a_newline_keeps_the_last_token(
     secret.write_text(KEY)
     token = Token(path=secret)
     secret.write_text("op_live_new\nop_live_other")
-    import os
-
     os.utime(secret, (1, 1))
     with caplog.at_level(logging.ERROR):
         assert not token.refresh()
@@ -285,3 +284,27 @@ def test_a_forging_error_body_gives_one_bounded_log_line_and_page_text(fmt: str)
     page = landing_page(ServerState(config, 0.0, CollectorRegistry(), Renderer()), snapshot)
     row = next(line for line in page.splitlines() if "HTTP 500" in line)
     assert len(row) < 800 and "\x1b" not in row and "\r" not in row
+
+
+def test_a_token_file_rewritten_with_a_line_break_does_not_break_the_scrape(
+    tmp_path: Path,
+) -> None:
+    """It made /metrics answer 500 (the poll raised building the Authorization header)."""
+    secret = tmp_path / "token"
+    secret.write_text(KEY + "\n")
+    config = parse_config(
+        f"workspaces:\n  - {{name: a, api_url: 'https://api.test', token_file: {secret}}}\n"
+        "collection: {min_interval: 0s}\n"
+    )
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200, json={"data": [], "pagination": {"total": 0}})
+
+    poller = build_poller(config, transport=httpx.MockTransport(answer))
+    assert poll(poller).workspaces[0].up
+    secret.write_text(f"{KEY}\nop_live_second\n")
+    os.utime(secret, (1, 1))
+    assert poll(poller).workspaces[0].up
+    assert seen == [f"Bearer {KEY}"] * 2  # the last good key, still

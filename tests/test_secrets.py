@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -226,3 +227,28 @@ def test_the_token_echoed_by_the_api_is_written_nowhere(tmp_path: Path, log_form
     for where, text in (("log", log), ("/metrics", metrics), ("/", landing),
                         ("--config.check", check.stdout + check.stderr)):  # fmt: skip
         assert ECHO_SUFFIX not in text, f"the token (without its prefix) in {where}:\n{text}"
+
+
+def test_a_token_file_rewritten_with_a_line_break_keeps_metrics_up(tmp_path: Path) -> None:
+    """It made /metrics answer 500: the header could not be sent. Now the last key stays."""
+    api = Loopback(lambda _path, _headers: (200, b'{"data": [], "pagination": {"total": 0}}'))
+    secret = tmp_path / "token"
+    secret.write_text(ECHO_TOKEN + "\n")
+    try:
+        exporter, url = start_exporter(
+            tmp_path,
+            f"workspaces:\n  - {{name: a, api_url: '{api.url}', token_file: {secret}}}\n"
+            "collection: {min_interval: 0s}\n",
+        )
+        try:
+            assert http_get(f"{url}/metrics")[0] == 200
+            secret.write_text(f"{ECHO_TOKEN}\nop_live_second\n")
+            os.utime(secret, (1, 1))
+            status, metrics = http_get(f"{url}/metrics")
+        finally:
+            exporter.stop()
+    finally:
+        api.close()
+    assert status == 200 and 'onepin_up{workspace="a"} 1.0' in metrics, metrics
+    assert "token file not used: the token holds a line break" in exporter.output()
+    assert ECHO_SUFFIX not in exporter.output()
