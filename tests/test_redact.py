@@ -59,8 +59,9 @@ def test_clean_bounds_the_length_after_redacting() -> None:
     assert len(shown) == MESSAGE_LIMIT and shown.endswith("...")
     assert KEY[:12] not in shown and SUFFIX[:6] not in shown
     assert len(R.clean("r" * 200_000, REQUEST_ID_LIMIT)) == REQUEST_ID_LIMIT
-    # Escapes count towards the bound.
+    # Escapes count towards the bound; a text that fits is kept whole.
     assert len(R.clean("\x1b" * 1000)) == MESSAGE_LIMIT
+    assert R.clean("m" * MESSAGE_LIMIT) == "m" * MESSAGE_LIMIT
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,8 @@ def test_clean_bounds_the_length_after_redacting() -> None:
         ("op_test_abcdefgh", ("op_test_abcdefgh", "abcdefgh")),
         ("eyJhbGciOiJIUzI1NiJ9.e30.sig", ("eyJhbGciOiJIUzI1NiJ9.e30.sig",)),
         ("op_live_ab", ("op_live_ab",)),  # a suffix too short to look for
+        ("op_live_abcd", ("op_live_abcd", "abcd")),
+        ("abcd", ("abcd",)),
         ("abc", ()),
     ],
 )
@@ -89,6 +92,7 @@ def test_variants(secret: str, forms: tuple[str, ...]) -> None:
 )
 def test_suspect_bodies(raw: bytes, suspect: bool) -> None:
     assert R.suspect(raw) is suspect
+    assert Redactor([]).suspect(raw) is False  # no token, nothing to look for
 
 
 def test_scrub_removes_secrets_from_every_string_and_key() -> None:
