@@ -34,6 +34,7 @@ from exporter.models import (
     parse_runs_summary,
     parse_workflow_page,
 )
+from exporter.redact import CODE_LIMIT, REQUEST_ID_LIMIT, Redactor, redactor_for
 from exporter.stats import ApiStats
 from exporter.transport import AiohttpTransport, BodyTooLarge
 
@@ -70,7 +71,8 @@ class Deadline:
 
 
 class ApiError(Exception):
-    """A request that did not give a usable answer. The message never holds the token."""
+    """A request that did not give a usable answer. The message never holds the token: the
+    client builds it from API text passed through `exporter.redact` (`OnePinClient._error`)."""
 
     def __init__(
         self,
@@ -268,12 +270,11 @@ class OnePinClient:
         body = await self._get(endpoint, path, query, deadline)
         return self._decode(endpoint, body, parse)
 
-    @staticmethod
-    def _decode(endpoint: str, body: Any, parse: Callable[[Any], T]) -> T:
+    def _decode(self, endpoint: str, body: Any, parse: Callable[[Any], T]) -> T:
         try:
             return parse(body)
-        except DecodeError as exc:
-            raise ApiError(endpoint, f"unexpected response: {exc}") from None
+        except DecodeError as exc:  # it quotes values from the body
+            raise self._error(endpoint, f"unexpected response: {exc}") from None
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
         page = parse_workflow_page(body, self._workflow_memo)
@@ -385,6 +386,28 @@ class OnePinClient:
         reason = getattr(cause, "strerror", None) or type(cause or exc).__name__
         return f"connection failed: {reason}"
 
+    def _redactor(self) -> Redactor:
+        return redactor_for(self._token.reveal())
+
+    def _error(
+        self,
+        endpoint: str,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> ApiError:
+        """An ApiError from API text: the one place where that text enters the exporter, so it
+        is redacted, escaped and bounded here, and every sink sees it so."""
+        clean = self._redactor().clean
+        return ApiError(
+            endpoint,
+            clean(message),
+            status,
+            clean(code, CODE_LIMIT) if code else None,
+            clean(request_id, REQUEST_ID_LIMIT) if request_id else None,
+        )
+
     def _interpret(self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
         body: Any = None
         try:
@@ -392,15 +415,20 @@ class OnePinClient:
             json_ok = True
         except (ValueError, UnicodeDecodeError):
             json_ok = False
+        if json_ok and body is not None:
+            redactor = self._redactor()
+            if redactor.suspect(raw):  # an API that echoes the key: not in any name or text
+                body = redactor.scrub(body)
         if 200 <= status < 300:
             if not json_ok:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
-                raise ApiError(endpoint, f"response is not JSON ({kind}, {len(raw)} bytes)", status)
+                raise self._error(endpoint, f"response is not JSON ({kind}, {len(raw)} bytes)",
+                                  status)  # fmt: skip
             return body
         code, message, request_id = parse_error_message(body)
         if message is None:
             message = _status_text(status, headers)
-        error = ApiError(endpoint, message, status, code, request_id)
+        error = self._error(endpoint, message, status, code, request_id)
         if status in RETRY_STATUSES:
             raise _Retryable(error, _retry_after(headers) if status in (429, 503) else None)
         raise error

@@ -6,6 +6,7 @@ one, the file and line, and all errors are reported at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 T = TypeVar("T")
+log = logging.getLogger("exporter.config")
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -48,18 +50,49 @@ class Discovery:
         return not any(p.search(name) for p in self.exclude)
 
 
+class TokenError(ValueError):
+    """A token that cannot be sent as a bearer credential; the message never shows it."""
+
+
+def token_problem(value: str) -> str | None:
+    """What makes a token unusable in an `Authorization: Bearer` header, without showing it.
+
+    Printable ASCII only, and no quote or backslash: those are what a log line or an HTTP
+    header would have to escape, after which the log scrubbing could no longer find the token."""
+    for i, char in enumerate(value, 1):
+        if "!" <= char <= "~" and char not in '"\\':
+            continue
+        if char in "\r\n":
+            what = "a line break"
+        elif char.isspace():
+            what = "a space"
+        elif not char.isprintable():
+            what = "a control character"
+        elif char.isascii():
+            what = "a quote or backslash"
+        else:
+            what = "a non-ASCII character"
+        return (
+            f"the token holds {what} at character {i} of {len(value)}:"
+            " a key is one line of printable ASCII, without quotes"
+        )
+    return None
+
+
 class Token:
     """The API token, read from the config or from a file that is re-read when it changes.
 
     Its repr and str never show the value, so it cannot leak through logs or tracebacks.
+    Surrounding whitespace (a token file's final newline) is removed; a token with a line break
+    or control character inside is refused with `TokenError`.
     """
 
     def __init__(self, value: str | None = None, path: Path | None = None) -> None:
-        self._value = value or ""
+        self._value = _checked((value or "").strip())
         self._path = path
         self._mtime: float | None = None
         if path is not None:
-            self._read(path)  # at start-up an unreadable file is an error (OSError)
+            self._read(path)  # at start-up an unreadable file is an error (OSError, TokenError)
 
     @property
     def source(self) -> str:
@@ -76,11 +109,18 @@ class Token:
             self._read(self._path)
         except OSError:
             return False  # keep the last token while the file is being replaced
+        except TokenError as exc:  # keep the last token; said once per change of the file
+            log.error("token file not used: %s", exc, extra={"token_file": str(self._path)})
+            return False
         return self._value != old
 
     def _read(self, path: Path) -> None:
         self._mtime = path.stat().st_mtime
-        self._value = path.read_text(encoding="utf-8").strip()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TokenError("the token is not UTF-8 text") from None
+        self._value = _checked(text.strip())
 
     def reveal(self) -> str:
         return self._value
@@ -89,6 +129,13 @@ class Token:
         return "Token(<redacted>)"
 
     __str__ = __repr__
+
+
+def _checked(value: str) -> str:
+    problem = token_problem(value)
+    if problem is not None:
+        raise TokenError(problem)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +401,10 @@ def _workspace(c: _Checker, node: _Node, path: str, base_dir: Path) -> Workspace
         c.error(f"{path}.token_file", m["token_file"], "set either token or token_file, not both")
     elif has_token:
         value = c.typed(m["token"], f"{path}.token", _string, "", "a non-empty string")
-        token = Token(value=value)
+        try:
+            token = Token(value=value)
+        except TokenError as exc:
+            c.error(f"{path}.token", m["token"], str(exc))
     elif has_file:
         raw = c.typed(m["token_file"], f"{path}.token_file", _string, "", "a file path")
         token_path = (base_dir / raw) if raw else None
@@ -365,6 +415,8 @@ def _workspace(c: _Checker, node: _Node, path: str, base_dir: Path) -> Workspace
                     c.error(f"{path}.token_file", m["token_file"], f"{token_path} is empty")
             except OSError as exc:
                 c.error(f"{path}.token_file", m["token_file"], f"cannot read: {exc.strerror}")
+            except TokenError as exc:
+                c.error(f"{path}.token_file", m["token_file"], f"{token_path}: {exc}")
     else:
         c.error(f"{path}.token", node, "is required (or token_file)")
     workspace_id = c.typed(m.get("workspace_id"), f"{path}.workspace_id", _string, None, "a string")

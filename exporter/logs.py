@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from exporter.redact import REDACTED, UNSAFE, escape, redactor_for
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 LEVELS = {
@@ -16,7 +19,6 @@ LEVELS = {
     "warn": logging.WARNING,
     "error": logging.ERROR,
 }
-REDACTED = "<redacted>"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -38,11 +40,15 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _logfmt_value(value: Any) -> str:
+    """A logfmt value; control characters escaped, so no value can forge or hide a line."""
     text = str(value)
-    if text and not any(c in text for c in ' ="\\\n\t'):
+    if text and not any(c in text for c in ' ="\\') and not UNSAFE.search(text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return '"' + escape(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -56,12 +62,14 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         if self._json:
-            line = json.dumps(fields, default=str, ensure_ascii=False)
+            # json.dumps escapes C0 controls; C1, separators and lone surrogates are left.
+            line = UNSAFE.sub(_json_escape, json.dumps(fields, default=str, ensure_ascii=False))
         else:
             line = " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
-        for secret in self._secrets():
-            if secret and len(secret) >= 4:
-                line = line.replace(secret, REDACTED)
+        # Whole and without the key type prefix. Tokens are RFC 6750 b64token characters,
+        # which neither format escapes, so each appears in the line as it is.
+        for secret in redactor_for(*self._secrets()).secrets:
+            line = line.replace(secret, REDACTED)
         return line
 
 

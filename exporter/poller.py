@@ -34,7 +34,6 @@ _TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
 MAX_ERROR_LINES = 5
-_CREDENTIAL_HINT = re.compile(r"(?i)bearer\s+\S+")
 _REQUEST_ID = re.compile(r" \(request_id [^)]*\)")
 # A 5xx storm alternates 500, 502, 503...: one problem, not three.
 _SERVER_ERROR = re.compile(r"HTTP 5\d\d( [A-Z_]+)?( .*)?$")
@@ -559,7 +558,6 @@ class WorkspacePoller:
     # --- errors, logged once per change -------------------------------------------------------
 
     def _set_error(self, state: _WorkflowState, message: str) -> None:
-        message = _CREDENTIAL_HINT.sub("Bearer <redacted>", message)
         if not same_problem(message, state.error):
             self._new_errors.append((state.id, message))
         state.error = message

@@ -145,8 +145,11 @@ def start_exporter(workdir: Path, config_text: str, *args: str) -> tuple[Process
          "--web.listen-address=127.0.0.1:0", *args],
         workdir,
     )  # fmt: skip
-    url = proc.wait_output(r"msg=listening address=(http://\S+)").group(1)
-    return proc, url
+    # logfmt or JSON (--log.format=json)
+    found = proc.wait_output(
+        r'msg=listening address=(http://\S+)|"msg": "listening", "address": "(http://[^"]+)"'
+    )
+    return proc, found.group(1) or found.group(2)
 
 
 def scrape_every_second(exporter_url: str, **extra: Any) -> dict[str, Any]:
