@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from exporter import __version__
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out the exporter process's own process_* and python_* metrics",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="lifecycle",
+        action="store_true",
+        help="reload the configuration on POST /-/reload (SIGHUP always does)",
+    )
+    parser.add_argument(
         "--web.config.file",
         dest="web_config_file",
         metavar="PATH",
@@ -184,7 +191,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(describe(config), flush=True)
         return 0
-    setup_logging(args.log_level, args.log_format, lambda: _secrets(config))
+    # Every token ever loaded stays redacted: a reload may bring new ones, and lines about the
+    # old ones may still be written.
+    configs = [config]
+    setup_logging(args.log_level, args.log_format, lambda: _secrets(configs))
     listens = args.listen or [parse_listen_address(DEFAULT_LISTEN)]
     return run(
         config,
@@ -193,11 +203,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
         web_config or WebConfig(),
         telemetry_path=args.telemetry_path,
         exporter_metrics=args.exporter_metrics,
+        reload=Reload(args.config_file, args.web_config_file, args.lifecycle, configs.append),
     )
 
 
-def _secrets(config: Config) -> list[str]:
-    return [ws.token.reveal() for ws in config.workspaces]
+def _secrets(configs: Sequence[Config]) -> list[str]:
+    return [ws.token.reveal() for config in configs for ws in config.workspaces]
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What a reload re-reads, and whether POST /-/reload may ask for one."""
+
+    config_file: str | None = None
+    web_config_file: str | None = None
+    lifecycle: bool = False
+    on_config: Callable[[Config], None] | None = None
 
 
 def run(
@@ -207,6 +228,7 @@ def run(
     web_config: WebConfig,
     telemetry_path: str = DEFAULT_TELEMETRY_PATH,
     exporter_metrics: bool = True,
+    reload: Reload = Reload(),
 ) -> int:
     try:
         run_until_signalled(
@@ -218,6 +240,10 @@ def run(
                 web_config=web_config,
                 telemetry_path=telemetry_path,
                 exporter_metrics=exporter_metrics,
+                config_file=reload.config_file,
+                web_config_file=reload.web_config_file,
+                lifecycle=reload.lifecycle,
+                on_config=reload.on_config,
             )
         )
     except CannotListen as exc:

@@ -9,18 +9,27 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 from aiohttp import web
+from prometheus_client.registry import Collector
 
 from exporter.client import OnePinClient
 from exporter.config import Config
 from exporter.poller import Poller, WorkspacePoller
-from exporter.server import create_app
+from exporter.reload import (
+    ReloadCollector,
+    Reloader,
+    ReloadStatus,
+    SwappableAuth,
+    SwappableTLS,
+    lifecycle_routes,
+)
+from exporter.server import STATE_KEY, create_app
 from exporter.sharding import NO_SHARDING, Shard
-from exporter.webconfig import WebConfig, basic_auth_middleware
+from exporter.webconfig import WebConfig
 
 NO_WEB_CONFIG = WebConfig()
 
@@ -83,13 +92,38 @@ def parse_listen_address(value: str) -> ListenAddress:
 def build_poller(
     config: Config, transport: httpx.AsyncBaseTransport | None = None, shard: Shard = NO_SHARDING
 ) -> Poller:
+    return Poller(build_workspace_pollers(config, transport, shard), config.collection.min_interval)
+
+
+def build_workspace_pollers(
+    config: Config,
+    transport: httpx.AsyncBaseTransport | None = None,
+    shard: Shard = NO_SHARDING,
+    previous: Mapping[str, WorkspacePoller] | None = None,
+) -> list[WorkspacePoller]:
+    """A poller per workspace; one that was there before a reload, with the same API and
+    workspace id, takes over its predecessor's state and request counts."""
     pollers = []
     for ws in config.workspaces:
+        old = (previous or {}).get(ws.name)
+        if old is not None and (old.workspace.api_url, old.workspace.workspace_id) != (
+            ws.api_url,
+            ws.workspace_id,
+        ):
+            old = None  # another API or workspace: nothing of the old one applies
         client = OnePinClient(
-            ws.api_url, ws.token, config.http, workspace_id=ws.workspace_id, transport=transport
+            ws.api_url,
+            ws.token,
+            config.http,
+            stats=old.client.stats if old is not None else None,
+            workspace_id=ws.workspace_id,
+            transport=transport,
         )
-        pollers.append(WorkspacePoller(ws, client, config.collection, shard.selects))
-    return Poller(pollers, config.collection.min_interval)
+        poller = WorkspacePoller(ws, client, config.collection, shard.selects)
+        if old is not None:
+            poller.adopt(old)
+        pollers.append(poller)
+    return pollers
 
 
 async def serve(
@@ -102,20 +136,45 @@ async def serve(
     web_config: WebConfig = NO_WEB_CONFIG,
     telemetry_path: str = "/metrics",
     exporter_metrics: bool = True,
+    *,
+    config_file: str | None = None,
+    web_config_file: str | None = None,
+    lifecycle: bool = False,
+    on_config: Callable[[Config], None] | None = None,
 ) -> None:
     """Serve on every address until `stop` is set; poll once at start so that /-/ready turns
-    true. Raises CannotListen, having logged nothing, when an address cannot be bound."""
+    true. Raises CannotListen, having logged nothing, when an address cannot be bound. SIGHUP
+    (in the main thread) and, with `lifecycle`, POST /-/reload re-read `config_file` and
+    `web_config_file` (exporter.reload)."""
     listens = [listen] if isinstance(listen, ListenAddress) else list(listen)
     poller = build_poller(config, transport, shard)
-    middlewares = [basic_auth_middleware(web_config.users)] if web_config.users else []
+    auth = SwappableAuth(web_config)
+    status = ReloadStatus()
+    extra: list[Collector] = [ReloadCollector(status)]
+    if shard.total > 1:
+        extra.append(shard)
     app = create_app(
         config,
         poller,
-        [shard] if shard.total > 1 else [],
-        middlewares,
+        extra,
+        [auth.middleware],
         telemetry_path=telemetry_path,
         exporter_metrics=exporter_metrics,
     )
+    reloader = Reloader(
+        config_file=config_file,
+        web_config_file=web_config_file,
+        config=config,
+        web_config=web_config,
+        poller=poller,
+        state=app[STATE_KEY],
+        auth=auth,
+        tls=SwappableTLS(web_config.ssl_context),
+        build=lambda new, previous: build_workspace_pollers(new, transport, shard, previous),
+        on_config=on_config,
+        status=status,
+    )
+    lifecycle_routes(app, reloader, lifecycle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -124,6 +183,7 @@ async def serve(
         await runner.cleanup()
         await poller.aclose()
         raise
+    hangup = _on_sighup(lambda: reloader.reload("SIGHUP"))
     try:
         for url in urls:
             log.info("listening", extra={"address": url})
@@ -133,9 +193,29 @@ async def serve(
         await stop.wait()
         first.cancel()
     finally:
+        hangup()
         await runner.cleanup()
         await poller.aclose()
         log.info("stopped")
+
+
+def _on_sighup(reload: Callable[[], Awaitable[object]]) -> Callable[[], None]:
+    """Reload on SIGHUP (only the main thread may handle signals); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Future[object]] = set()
+
+    def handle() -> None:
+        task = asyncio.ensure_future(reload())
+        tasks.add(task)  # a reference, until it is done
+        task.add_done_callback(tasks.discard)
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    loop.add_signal_handler(signal.SIGHUP, handle)
+    return undo
 
 
 async def _start_sites(
