@@ -167,9 +167,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.demo:
-        from exporter.demo import run_demo
+        from exporter.demo import WebOptions, run_demo
 
-        return run_demo(args.listen, args.log_level, args.log_format)
+        web = WebOptions(args.telemetry_path, args.exporter_metrics)
+        return run_demo(args.listen, args.log_level, args.log_format, web)
     if not args.config_file:
         parser.error("--config.file is required (or run --demo)")
     try:

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from exporter.config import Config, parse_config
@@ -36,8 +37,20 @@ collection:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebOptions:
+    """The --web.* flags the demo honours besides the listen addresses."""
+
+    telemetry_path: str = "/metrics"
+    exporter_metrics: bool = True
+
+
 async def demo_main(
-    listens: Sequence[ListenAddress], stop: asyncio.Event, fallback: bool, out: TextIO
+    listens: Sequence[ListenAddress],
+    stop: asyncio.Event,
+    fallback: bool,
+    out: TextIO,
+    web: WebOptions = WebOptions(),
 ) -> None:
     """The simulator, then the exporter against it on `listens`; with `fallback` (no address
     was asked for), a taken port makes the exporter take a free one, and say so."""
@@ -47,14 +60,14 @@ async def demo_main(
     config = demo_config(api_url)
     try:
         try:
-            await _serve_exporter(config, listens, stop, api_url, out)
+            await _serve_exporter(config, listens, stop, api_url, out, web)
         except CannotListen as exc:
             if not fallback or exc.errno != errno.EADDRINUSE:
                 raise
             taken = exc.address
             free = ListenAddress(taken.host, 0)
             note = f"port {taken.port} is in use, so the demo took port {{port}} instead\n"
-            await _serve_exporter(config, [free], stop, api_url, out, note)
+            await _serve_exporter(config, [free], stop, api_url, out, web, note)
     finally:
         await runner.cleanup()
 
@@ -65,6 +78,7 @@ async def _serve_exporter(
     stop: asyncio.Event,
     api_url: str,
     out: TextIO,
+    web: WebOptions,
     note: str = "",
 ) -> None:
     def announce(urls: list[str]) -> None:
@@ -74,21 +88,33 @@ async def _serve_exporter(
             f"  simulated OnePin API: {api_url}/api/v1/workflows"
             f"  (token {DEMO_TOKEN}, {DEMO_SPEED:g}x real time)\n"
             + "".join(f"  exporter:             {u}/\n" for u in urls)
-            + f"  metrics:              {url}/metrics\n"
+            + f"  metrics:              {url}{web.telemetry_path}\n"
             + note.format(port=url.rsplit(":", 1)[1])
             + "Press Ctrl-C to stop.\n",
             file=out,
             flush=True,
         )
 
-    await serve(config, listens, stop, announce)
+    await serve(
+        config,
+        listens,
+        stop,
+        announce,
+        telemetry_path=web.telemetry_path,
+        exporter_metrics=web.exporter_metrics,
+    )
 
 
-def run_demo(listens: Sequence[ListenAddress] | None, log_level: str, log_format: str) -> int:
+def run_demo(
+    listens: Sequence[ListenAddress] | None,
+    log_level: str,
+    log_format: str,
+    web: WebOptions = WebOptions(),
+) -> int:
     setup_logging(log_level, log_format, lambda: [DEMO_TOKEN])
     try:
         run_until_signalled(
-            lambda stop: demo_main(listens or [DEMO_LISTEN], stop, not listens, sys.stdout)
+            lambda stop: demo_main(listens or [DEMO_LISTEN], stop, not listens, sys.stdout, web)
         )
     except (CannotListen, OSError) as exc:
         print(f"onepin-exporter: demo failed to start: {exc}", file=sys.stderr)

@@ -226,3 +226,20 @@ def test_debug_level_logs_every_api_request(tmp_path: Path) -> None:
         proc.stop()
     assert "status=error" in line.group(0) and "attempt=1" in line.group(0), line.group(0)
     assert TOKEN not in proc.output()
+
+
+def test_the_demo_honours_the_telemetry_path_and_exporter_metrics_flags(tmp_path: Path) -> None:
+    demo = Process(
+        "demo",
+        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address=127.0.0.1:0",
+         "--web.telemetry-path=/m", "--web.disable-exporter-metrics"],
+        tmp_path,
+    )  # fmt: skip
+    try:
+        url = demo.wait_output(r"metrics:\s+(http://\S+)\n", timeout=30).group(1)
+        assert url.endswith("/m"), url
+        status, body = http_get(url)
+        assert status == 200 and "onepin_exporter_build_info" in body
+        assert "process_resident_memory_bytes" not in body
+    finally:
+        demo.stop()
