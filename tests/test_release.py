@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +50,13 @@ def test_sdist_and_wheel_pass_twine_and_the_wheel_runs_in_a_fresh_venv(tmp_path:
     for module in ("build", "twine", "setuptools", "wheel"):
         _require(module)
     dist = tmp_path / "dist"
-    _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, REPO, timeout=180)
+    egg_info = REPO / "onepin_exporter.egg-info"  # the sdist step writes it into the checkout
+    had_egg_info = egg_info.exists()
+    try:
+        _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, REPO, timeout=180)
+    finally:
+        if not had_egg_info:
+            shutil.rmtree(egg_info, ignore_errors=True)
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
     assert sdist.name == f"onepin_exporter-{__version__}.tar.gz"
