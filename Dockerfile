@@ -11,6 +11,14 @@
 # Any image with Python 3.11 and its venv module works as the base (both stages use the same one,
 # because the virtualenv links to the base's interpreter).
 ARG BASE=python:3.11-slim-bookworm
+# What the image's OCI labels say (and REVISION what `onepin-exporter --version` prints): the build
+# context has no .git, so they come from the builder, e.g.
+#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse --short=12 HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t onepin-exporter .
+ARG SOURCE=https://github.com/onepin/onepin-exporter
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG CREATED=unknown
 
 FROM ${BASE} AS builder
 # Optional: a CA bundle for pip, for builds behind a TLS-intercepting proxy (mount it into the
@@ -30,21 +38,33 @@ RUN python3 -m venv /opt/build \
         --no-deps -r requirements-build.lock \
     && /opt/venv/bin/python -m pip install --require-hashes --only-binary=:all: \
         --no-deps -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY exporter ./exporter
-# The project itself: a wheel built offline from the locked backend, installed without
-# dependencies (all of them came from the lock above), then pip itself leaves the venv.
-RUN /opt/build/bin/python -m pip wheel --no-build-isolation --no-deps --no-index \
-        --wheel-dir /dist . \
+ARG REVISION
+# The project itself: a wheel built offline from the locked backend (setup.py writes REVISION
+# into it), installed without dependencies (all of them came from the lock above), then pip
+# itself leaves the venv.
+RUN ONEPIN_EXPORTER_REVISION="${REVISION}" /opt/build/bin/python -m pip wheel \
+        --no-build-isolation --no-deps --no-index --wheel-dir /dist . \
     && /opt/venv/bin/python -m pip install --no-deps --no-index --find-links /dist onepin-exporter \
     && /opt/venv/bin/python -m pip check \
     && /opt/venv/bin/python -m pip uninstall --yes pip setuptools
 
 
 FROM ${BASE}
+ARG SOURCE
+ARG VERSION
+ARG REVISION
+ARG CREATED
 LABEL org.opencontainers.image.title="onepin-exporter" \
       org.opencontainers.image.description="Prometheus exporter for OnePin workflow runs" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.url="${SOURCE}" \
+      org.opencontainers.image.documentation="${SOURCE}/blob/main/README.md" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY --from=builder /opt/venv /opt/venv
 COPY config.example.yaml /etc/onepin-exporter/config.yaml
 ENV PATH=/opt/venv/bin:$PATH \

@@ -26,7 +26,7 @@ compile=("$tools/venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe 
   --no-emit-index-url --no-emit-trusted-host --no-emit-find-links --resolver=backtracking "$@")
 
 "${compile[@]}" --output-file=requirements.lock pyproject.toml
-printf 'setuptools>=68\nwheel\n' >"$tools/build.in"
+printf 'setuptools>=77\nwheel\n' >"$tools/build.in"
 "${compile[@]}" --output-file=requirements-build.lock "$tools/build.in"
 # The temporary input's path means nothing to a reader.
 sed -i "s|$tools/build.in|pyproject.toml [build-system] requires|" requirements-build.lock

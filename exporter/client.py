@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import random
 import ssl
 import time
@@ -22,6 +23,7 @@ import httpx
 
 from exporter import __version__
 from exporter.config import HttpSettings, Token
+from exporter.hints import connection_failure
 from exporter.models import (
     DecodeError,
     Page,
@@ -35,6 +37,8 @@ from exporter.models import (
     parse_workflow_page,
 )
 from exporter.redact import CODE_LIMIT, REQUEST_ID_LIMIT, Redactor, redactor_for
+from exporter.requestlog import log as request_log
+from exporter.requestlog import log_request
 from exporter.stats import ApiStats
 from exporter.transport import AiohttpTransport, BodyTooLarge
 
@@ -322,7 +326,7 @@ class OnePinClient:
         while True:
             try:
                 await self._rate_limit_pause(endpoint, deadline)
-                return await self._attempt(endpoint, path, params, deadline)
+                return await self._attempt(endpoint, path, params, deadline, attempt + 1)
             except _Retryable as retry:
                 error = retry.error
                 if error.status == 429 and retry.wait:
@@ -351,7 +355,12 @@ class OnePinClient:
         await asyncio.sleep(wait)
 
     async def _attempt(
-        self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline
+        self,
+        endpoint: str,
+        path: str,
+        params: Mapping[str, str],
+        deadline: Deadline,
+        attempt: int = 1,
     ) -> Any:
         async with self._semaphore:
             remaining = deadline.remaining()
@@ -373,7 +382,10 @@ class OnePinClient:
                     endpoint, f"response body larger than {MAX_BODY_BYTES // 1048576} MiB"
                 ) from None
             finally:
-                self.stats.record(endpoint, code, time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                self.stats.record(endpoint, code, elapsed)
+                if request_log.isEnabledFor(logging.DEBUG):  # --log.level=debug
+                    log_request(self._base, endpoint, path, params, code, elapsed, attempt)
         return self._interpret(endpoint, status, headers, raw)
 
     def _failure(self, exc: BaseException, timeout: float) -> str:
@@ -383,6 +395,9 @@ class OnePinClient:
                 return "no answer before the scrape deadline"
             return f"no answer within http.timeout ({timeout:g}s)"
         cause = exc.__cause__
+        hinted = connection_failure(cause)
+        if hinted:
+            return f"connection failed: {hinted}"
         reason = getattr(cause, "strerror", None) or type(cause or exc).__name__
         return f"connection failed: {reason}"
 

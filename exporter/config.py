@@ -345,6 +345,11 @@ def _url(value: Any) -> str:
         raise ValueError("must not carry credentials; use token or token_file")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or fragment")
+    if parts.path.lower().endswith("/api/v1"):
+        # The client adds /api/v1 to every path: kept, it would make every request a 404.
+        origin = text[: -len("/api/v1")]
+        raise ValueError(f"must be the API's address without /api/v1, which the exporter adds "
+                         f"to every request: api_url: {origin}")  # fmt: skip
     return text
 
 

@@ -225,6 +225,20 @@ class WorkspacePoller:
         self._new_errors: list[tuple[str, str]] = []
         self._unlabelled: set[str] = set()
 
+    def adopt(self, old: WorkspacePoller) -> None:
+        """Take over what `old`, the same workspace before a config reload, knew: the state of
+        every workflow (its counters carry on) and the workspace's last result. Workflows the
+        new config no longer selects are dropped by the next poll, as any unselected one."""
+        self._states = old._states
+        for state in self._states.values():
+            state.published = None  # built under the old settings (run_series, stale_after)
+        self._unlabelled = old._unlabelled
+        self._error, self._up = old._error, old._up
+        self._last_duration, self._last_deadline = old._last_duration, old._last_deadline
+        self._polled_at = old._polled_at
+        if self.workspace.token.reveal() == old.workspace.token.reveal():
+            self._auth_failures, self._auth_retry_at = old._auth_failures, old._auth_retry_at
+
     # --- one poll -----------------------------------------------------------------------------
 
     async def poll(self, deadline: Deadline) -> WorkspaceSnapshot:
@@ -722,6 +736,8 @@ class Poller:
         )
 
     def _done(self, future: asyncio.Future[Snapshot]) -> None:
+        if self._inflight is not future:
+            return  # already recorded by replace()
         self._inflight = None
         if not future.cancelled() and future.exception() is None:
             self._last = future.result()
@@ -732,6 +748,19 @@ class Poller:
         deadline = Deadline(timeout, self._clock)
         results = await asyncio.gather(*(ws.poll(deadline) for ws in self.workspaces))
         return Snapshot(tuple(results), time.time())
+
+    async def replace(
+        self, workspaces: Iterable[WorkspacePoller], min_interval: float
+    ) -> tuple[WorkspacePoller, ...]:
+        """Poll `workspaces` from now on (a config reload), once the running poll, if any, is
+        done; the next snapshot polls anew. Returns the workspaces polled until now."""
+        while (inflight := self._inflight) is not None:
+            await asyncio.wait([inflight])
+            self._done(inflight)  # now, not when its callback runs: no poll may start between
+        old, self.workspaces = self.workspaces, tuple(workspaces)
+        self._min_interval = min_interval
+        self._last_finished = float("-inf")
+        return old
 
     async def aclose(self) -> None:
         if self._inflight is not None:

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 from aiohttp import web
+from prometheus_client.registry import Collector
 
 from exporter.client import OnePinClient
 from exporter.config import Config
 from exporter.poller import Poller, WorkspacePoller
-from exporter.server import create_app
+from exporter.reload import (
+    ReloadCollector,
+    Reloader,
+    ReloadStatus,
+    SwappableAuth,
+    SwappableTLS,
+    lifecycle_routes,
+)
+from exporter.server import STATE_KEY, create_app
 from exporter.sharding import NO_SHARDING, Shard
-from exporter.webconfig import WebConfig, basic_auth_middleware
+from exporter.webconfig import WebConfig
 
 NO_WEB_CONFIG = WebConfig()
 
@@ -37,6 +48,38 @@ class ListenAddress:
         return f"{scheme}://{host}:{actual_port if actual_port is not None else self.port}"
 
 
+class CannotListen(Exception):
+    """A listen address could not be bound; the message names it, why, and a likely cause."""
+
+    def __init__(self, address: ListenAddress, exc: OSError) -> None:
+        self.address = address
+        self.errno = exc.errno
+        # aiohttp's strerror repeats the address; the system's words for the errno do not.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = listen_hint(exc.errno, address)
+        super().__init__(
+            f"cannot listen on {address.url()}: {reason}" + (f" ({hint})" if hint else "")
+        )
+
+
+def listen_hint(code: int | None, address: ListenAddress) -> str:
+    """The likely cause of a failed bind, in an operator's words ("" when there is no guess)."""
+    if code == errno.EADDRINUSE:
+        return (
+            f"another program, perhaps another exporter, has port {address.port}: "
+            f"`ss -ltnp 'sport = :{address.port}'` shows which; "
+            "stop it or pick another port with --web.listen-address"
+        )
+    if code == errno.EADDRNOTAVAIL:
+        return (
+            f"{address.host} is not an address of this machine; "
+            f"try :{address.port} for every interface"
+        )
+    if code == errno.EACCES:
+        return "ports below 1024 need root or CAP_NET_BIND_SERVICE; pick a higher port"
+    return ""
+
+
 def parse_listen_address(value: str) -> ListenAddress:
     """`HOST:PORT`, `:PORT` (every interface) or `[IPv6]:PORT`."""
     host, sep, port_text = value.rpartition(":")
@@ -49,46 +92,148 @@ def parse_listen_address(value: str) -> ListenAddress:
 def build_poller(
     config: Config, transport: httpx.AsyncBaseTransport | None = None, shard: Shard = NO_SHARDING
 ) -> Poller:
+    return Poller(build_workspace_pollers(config, transport, shard), config.collection.min_interval)
+
+
+def build_workspace_pollers(
+    config: Config,
+    transport: httpx.AsyncBaseTransport | None = None,
+    shard: Shard = NO_SHARDING,
+    previous: Mapping[str, WorkspacePoller] | None = None,
+) -> list[WorkspacePoller]:
+    """A poller per workspace; one that was there before a reload, with the same API and
+    workspace id, takes over its predecessor's state and request counts."""
     pollers = []
     for ws in config.workspaces:
+        old = (previous or {}).get(ws.name)
+        if old is not None and (old.workspace.api_url, old.workspace.workspace_id) != (
+            ws.api_url,
+            ws.workspace_id,
+        ):
+            old = None  # another API or workspace: nothing of the old one applies
         client = OnePinClient(
-            ws.api_url, ws.token, config.http, workspace_id=ws.workspace_id, transport=transport
+            ws.api_url,
+            ws.token,
+            config.http,
+            stats=old.client.stats if old is not None else None,
+            workspace_id=ws.workspace_id,
+            transport=transport,
         )
-        pollers.append(WorkspacePoller(ws, client, config.collection, shard.selects))
-    return Poller(pollers, config.collection.min_interval)
+        poller = WorkspacePoller(ws, client, config.collection, shard.selects)
+        if old is not None:
+            poller.adopt(old)
+        pollers.append(poller)
+    return pollers
 
 
 async def serve(
     config: Config,
-    listen: ListenAddress,
+    listen: ListenAddress | Sequence[ListenAddress],
     stop: asyncio.Event,
-    on_listening: Callable[[str], None] | None = None,
+    on_listening: Callable[[list[str]], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     shard: Shard = NO_SHARDING,
     web_config: WebConfig = NO_WEB_CONFIG,
+    telemetry_path: str = "/metrics",
+    exporter_metrics: bool = True,
+    *,
+    config_file: str | None = None,
+    web_config_file: str | None = None,
+    lifecycle: bool = False,
+    on_config: Callable[[Config], None] | None = None,
 ) -> None:
-    """Serve until `stop` is set; poll once at start so that /-/ready turns true."""
+    """Serve on every address until `stop` is set; poll once at start so that /-/ready turns
+    true. Raises CannotListen, having logged nothing, when an address cannot be bound. SIGHUP
+    (in the main thread) and, with `lifecycle`, POST /-/reload re-read `config_file` and
+    `web_config_file` (exporter.reload)."""
+    listens = [listen] if isinstance(listen, ListenAddress) else list(listen)
     poller = build_poller(config, transport, shard)
-    middlewares = [basic_auth_middleware(web_config.users)] if web_config.users else []
-    app = create_app(config, poller, [shard] if shard.total > 1 else [], middlewares)
+    auth = SwappableAuth(web_config)
+    status = ReloadStatus()
+    extra: list[Collector] = [ReloadCollector(status)]
+    if shard.total > 1:
+        extra.append(shard)
+    app = create_app(
+        config,
+        poller,
+        extra,
+        [auth.middleware],
+        telemetry_path=telemetry_path,
+        exporter_metrics=exporter_metrics,
+    )
+    reloader = Reloader(
+        config_file=config_file,
+        web_config_file=web_config_file,
+        config=config,
+        web_config=web_config,
+        poller=poller,
+        state=app[STATE_KEY],
+        auth=auth,
+        tls=SwappableTLS(web_config.ssl_context),
+        build=lambda new, previous: build_workspace_pollers(new, transport, shard, previous),
+        on_config=on_config,
+        status=status,
+    )
+    lifecycle_routes(app, reloader, lifecycle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        tls = web_config.ssl_context
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True, ssl_context=tls)
-        await site.start()
-        port = _bound_port(runner, listen.port)
-        url = listen.url(port, "https" if tls else "http")
-        log.info("listening", extra={"address": url})
+        urls = await _start_sites(runner, listens, web_config)
+    except BaseException:
+        await runner.cleanup()
+        await poller.aclose()
+        raise
+    hangup = _on_sighup(lambda: reloader.reload("SIGHUP"))
+    try:
+        for url in urls:
+            log.info("listening", extra={"address": url})
         if on_listening is not None:
-            on_listening(url)
+            on_listening(urls)
         first = asyncio.ensure_future(poller.snapshot(config.collection.max_duration))
         await stop.wait()
         first.cancel()
     finally:
+        hangup()
         await runner.cleanup()
         await poller.aclose()
         log.info("stopped")
+
+
+def _on_sighup(reload: Callable[[], Awaitable[object]]) -> Callable[[], None]:
+    """Reload on SIGHUP (only the main thread may handle signals); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Future[object]] = set()
+
+    def handle() -> None:
+        task = asyncio.ensure_future(reload())
+        tasks.add(task)  # a reference, until it is done
+        task.add_done_callback(tasks.discard)
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    loop.add_signal_handler(signal.SIGHUP, handle)
+    return undo
+
+
+async def _start_sites(
+    runner: web.AppRunner, listens: Sequence[ListenAddress], web_config: WebConfig
+) -> list[str]:
+    """Start a site on each address; the URL of each, with the port the kernel gave."""
+    tls = web_config.ssl_context
+    urls = []
+    for listen in listens:
+        before = set(runner.addresses)
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True, ssl_context=tls)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CannotListen(listen, exc) from None
+        new = [a for a in runner.addresses if a not in before]
+        urls.append(listen.url(_bound_port(new, listen.port), "https" if tls else "http"))
+    return urls
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -108,8 +253,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
     asyncio.run(run())
 
 
-def _bound_port(runner: web.AppRunner, default: int) -> int:
-    for address in runner.addresses:
+def _bound_port(addresses: Sequence[object], default: int) -> int:
+    for address in addresses:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     return default
@@ -121,28 +266,34 @@ class BackgroundExporter:
     def __init__(
         self,
         config: Config,
-        listen: str = "127.0.0.1:0",
+        listen: str | Sequence[str] = "127.0.0.1:0",
         transport: httpx.AsyncBaseTransport | None = None,
         shard: Shard = NO_SHARDING,
         web_config: WebConfig = NO_WEB_CONFIG,
+        telemetry_path: str = "/metrics",
+        exporter_metrics: bool = True,
     ) -> None:
         self._shard = shard
         self._web_config = web_config
         self._config = config
-        self._listen = parse_listen_address(listen)
+        addresses = [listen] if isinstance(listen, str) else listen
+        self._listen = [parse_listen_address(address) for address in addresses]
+        self._telemetry_path = telemetry_path
+        self._exporter_metrics = exporter_metrics
         self._transport = transport
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="onepin-exporter", daemon=True)
-        self.url = ""
+        self.url = ""  # the first address's
+        self.urls: list[str] = []
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
 
-        def listening(url: str) -> None:
-            self.url = url
+        def listening(urls: list[str]) -> None:
+            self.url, self.urls = urls[0], urls
             self._ready.set()
 
         async def main() -> None:
@@ -155,6 +306,8 @@ class BackgroundExporter:
                 self._transport,
                 self._shard,
                 self._web_config,
+                telemetry_path=self._telemetry_path,
+                exporter_metrics=self._exporter_metrics,
             )
 
         try:

@@ -42,6 +42,7 @@ class ServerState:
     # The process's own metrics, and any extra collectors (shard gauges).
     registry: CollectorRegistry
     renderer: Renderer
+    telemetry_path: str = "/metrics"
 
 
 STATE_KEY = web.AppKey("state", ServerState)
@@ -140,7 +141,7 @@ def landing_page(state: ServerState, snapshot: Snapshot | None) -> str:
 border-bottom:1px solid #ddd}}</style></head>
 <body><h1>OnePin exporter</h1>
 <p>Version {e(__version__)}, up for {uptime:.0f}s.</p>
-<p><a href="/metrics">Metrics</a> · <a href="/-/healthy">Health</a> ·
+<p><a href="{e(state.telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
 <a href="/-/ready">Ready</a></p>
 <h2>Workspaces</h2>
 <table><tr><th>Workspace</th><th>API</th><th>Status</th><th>Workflows</th><th>Last poll</th></tr>
@@ -154,18 +155,21 @@ def create_app(
     poller: Poller,
     extra: Iterable[Collector] = (),
     middlewares: Iterable[Middleware] = (),
+    telemetry_path: str = "/metrics",
+    exporter_metrics: bool = True,
 ) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
+    if exporter_metrics:  # off with --web.disable-exporter-metrics: no process_*, python_*
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
     for collector in extra:
         registry.register(collector)
     app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
     renderer = Renderer(config.collection.triggered_by_label)
-    app[STATE_KEY] = ServerState(config, time.time(), registry, renderer)
-    app.router.add_get("/metrics", metrics)
+    app[STATE_KEY] = ServerState(config, time.time(), registry, renderer, telemetry_path)
+    app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)

@@ -2,8 +2,9 @@
 # The whole test suite on a fresh machine: installs what it needs, then lint, types, tests.
 #   ./scripts/test.sh [pytest args...]
 # Needs Python >= 3.11. As root (or with sudo) it installs Debian's prometheus and
-# prometheus-alertmanager for the end-to-end tests, and podman, runc, debootstrap and
-# docker-compose for the container and compose tests; elsewhere those tests skip unless CI=true.
+# prometheus-alertmanager for the end-to-end tests, podman, runc, debootstrap and docker-compose
+# for the container and compose tests, and systemd (systemd-analyze) for the systemd unit's
+# test; elsewhere those tests skip unless CI=true. (README.md lists the same.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ command -v podman >/dev/null || need_apt+=(podman)
 command -v runc >/dev/null || need_apt+=(runc)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+# systemd-analyze verifies deploy/systemd/onepin-exporter.service.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ] && command -v apt-get >/dev/null; then

@@ -66,6 +66,11 @@ RUN_METRICS = [
         ]
     ),
 ]
-# Added to the design's list: the poll's deadline, shown against its duration on dashboards.
-ADDED_METRICS = ["onepin_exporter_poll_deadline_seconds"]
+# Added to the design's list: the poll's deadline, shown against its duration on dashboards; the
+# outcome of the last configuration reload (issue 12).
+ADDED_METRICS = [
+    "onepin_exporter_poll_deadline_seconds",
+    "onepin_exporter_config_last_reload_successful",
+    "onepin_exporter_config_last_reload_success_timestamp_seconds",
+]
 CONTRACT_METRICS = frozenset(HEALTH_METRICS + WORKFLOW_METRICS + RUN_METRICS + ADDED_METRICS)

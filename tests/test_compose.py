@@ -100,7 +100,10 @@ def test_the_full_stack_is_there(compose: dict[str, Any]) -> None:
 def test_simulator_and_exporter_run_the_locally_built_image(compose: dict[str, Any]) -> None:
     simulator = _service(compose, "simulator")
     exporter = _service(compose, "exporter")
-    assert simulator["build"] == exporter["build"] == "."
+    assert simulator["build"] == exporter["build"]
+    assert exporter["build"]["context"] == "."
+    # The image's label arguments (Dockerfile), from the environment, "unknown" when unset.
+    assert set(exporter["build"]["args"]) == {"VERSION", "REVISION", "CREATED"}
     assert simulator["image"] == exporter["image"]
     assert simulator["entrypoint"] == ["onepin-simulator"]
     # The image's health check, pointed at the simulator's port.

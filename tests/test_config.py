@@ -172,3 +172,22 @@ def test_a_missing_variable_is_one_problem(monkeypatch: pytest.MonkeyPatch) -> N
     assert problems(text) == [
         "c.yaml:2: workspaces[0].token: environment variable ONEPIN_MISSING is not set"
     ]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.onepin.ai/api/v1", "https://api.onepin.ai/api/v1/", "http://x.test/API/V1"]
+)
+def test_an_api_url_with_the_api_path_is_rejected_naming_the_origin(url: str) -> None:
+    """The exporter adds /api/v1 itself: with it in api_url every poll would be a 404."""
+    found = problems(f"workspaces:\n  - {{name: a, api_url: '{url}', token: t}}\n")
+    assert len(found) == 1, found
+    origin = url[: url.lower().index("/api/v1")]
+    assert found[0].startswith("c.yaml:2: workspaces[0].api_url: "), found
+    assert "without /api/v1" in found[0] and f"api_url: {origin}" in found[0], found
+
+
+def test_an_api_url_under_a_proxy_prefix_is_kept() -> None:
+    config = parse_config(
+        "workspaces:\n  - {name: a, api_url: 'https://gw.test/onepin/', token: t}\n"
+    )
+    assert config.workspaces[0].api_url == "https://gw.test/onepin"

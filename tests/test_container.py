@@ -216,6 +216,13 @@ def _remove_orphans(podman: Podman) -> None:
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             stale.append(cid)
     podman.remove(*stale)
+    images = podman.run(
+        "images", "--all", "--filter", f"label={PID_LABEL}",
+        "--format", f'{{{{index .Labels "{PID_LABEL}"}}}}', check=False,
+    ).stdout.split()  # fmt: skip
+    for pid in sorted(set(images)):
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _remove_images(podman, pid)
 
 
 # --- the base image: minimal Debian with Python 3.11 -------------------------------------------
@@ -361,11 +368,14 @@ def _debootstrap_tarball(tarball: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_image(podman: Podman) -> str:
-    """A local Debian bookworm + Python 3.11 image: made once, then taken from the cache."""
+def base_image(podman: Podman) -> Iterator[str]:
+    """A local Debian bookworm + Python 3.11 image, imported from a tarball that is made once
+    and kept in CACHE_DIR (debootstrap takes minutes); the image is removed after the tests,
+    unless it was there before."""
     with _locked(CACHE_DIR / "base.lock"):
         if podman.run("image", "exists", BASE_IMAGE, check=False).returncode == 0:
-            return BASE_IMAGE
+            yield BASE_IMAGE
+            return
         tarball = CACHE_DIR / f"base-{SUITE}-{BASE_RECIPE}.tar"
         if not tarball.exists():
             _debootstrap_tarball(tarball)
@@ -373,7 +383,10 @@ def base_image(podman: Podman) -> str:
             "import", "--message", f"debootstrap --variant=minbase {SUITE} + {' '.join(PACKAGES)}",
             str(tarball), BASE_IMAGE, timeout=600,
         )  # fmt: skip
-    return BASE_IMAGE
+    try:
+        yield BASE_IMAGE
+    finally:
+        podman.run("rmi", BASE_IMAGE, check=False, timeout=120)
 
 
 # --- the image ---------------------------------------------------------------------------------
@@ -392,30 +405,51 @@ def host_ca_bundle() -> str | None:
     return None
 
 
-def _image_id(podman: Podman, ref: str) -> str | None:
-    proc = podman.run("image", "inspect", "--format", "{{.Id}}", ref, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
+def build_args(created: str | None = None) -> list[str]:
+    """The OCI label arguments, as a release build passes them (see the Dockerfile)."""
+    from exporter import __version__
+    from exporter.buildinfo import git_revision
+
+    when = created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return [
+        f"--build-arg=VERSION={__version__}",
+        f"--build-arg=REVISION={git_revision(REPO) or 'unknown'}",
+        f"--build-arg=CREATED={when}",
+    ]
 
 
 @pytest.fixture(scope="module")
-def image(podman: Podman, base_image: str) -> str:
-    previous = _image_id(podman, IMAGE)
+def image(podman: Podman, base_image: str) -> Iterator[str]:
     args = [
         "build",
         "--format=docker",  # keeps HEALTHCHECK (the OCI format has none)
         "--network=host",
         "--pull=never",
+        # No layer cache, and every image the build commits (the builder stage's too) labelled
+        # with this process: the teardown removes them all.
+        "--layers=false",
+        f"--label={PID_LABEL}={os.getpid()}",
         f"--build-arg=BASE={base_image}",
+        *build_args(),
         f"--tag={IMAGE}",
     ]
     ca = host_ca_bundle()
     if ca is not None:
         args += [f"--volume={ca}:/run/host-ca.crt:ro", "--build-arg=PIP_CERT=/run/host-ca.crt"]
-    podman.run_logged("build", *args, str(REPO), timeout=BUILD_TIMEOUT)
-    current = _image_id(podman, IMAGE)
-    if previous and previous != current:
-        podman.run("rmi", previous, check=False)  # the last run's image, now untagged
-    return IMAGE
+    try:
+        podman.run_logged("build", *args, str(REPO), timeout=BUILD_TIMEOUT)
+        yield IMAGE
+    finally:
+        _remove_images(podman, str(os.getpid()))
+
+
+def _remove_images(podman: Podman, pid: str) -> None:
+    """Remove the images that the build of test process `pid` made (and their containers)."""
+    listed = podman.run(
+        "images", "--all", "--quiet", "--filter", f"label={PID_LABEL}={pid}", check=False
+    ).stdout.split()
+    if listed:
+        podman.run("rmi", "--force", *dict.fromkeys(listed), check=False, timeout=120)
 
 
 def _run_args(*, name: str) -> list[str]:
@@ -471,6 +505,18 @@ def stack(podman: Podman, image: str, tmp_path_factory: pytest.TempPathFactory) 
 def test_image_metadata(podman: Podman, image: str) -> None:
     info = json.loads(podman.run("image", "inspect", image).stdout)[0]
     config = info["Config"]
+    labels = config["Labels"]
+    from exporter import __version__
+
+    assert labels["org.opencontainers.image.version"] == __version__
+    assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    created = labels["org.opencontainers.image.created"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
+    revision = labels["org.opencontainers.image.revision"]
+    # The same revision inside, for `--version`.
+    version = podman.run("run", "--rm", "--network=none", image, "--version").stdout
+    assert f"(revision: {revision})" in version, version
     assert config["User"] == f"{UID}:{UID}"
     assert set(config["ExposedPorts"]) == {"9879/tcp"}
     assert config["Entrypoint"] == ["onepin-exporter"]

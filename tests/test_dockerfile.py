@@ -166,3 +166,19 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -> No
                      "exporter/__pycache__/cli.cpython-311.pyc"):  # fmt: skip
         assert not _dockerignore_allows(left_out, patterns), f"{left_out} enters the context"
     assert _dockerignore_allows("exporter/simulator/cli.py", patterns)
+
+
+def test_oci_labels_come_from_build_arguments() -> None:
+    final = DOCKERFILE.read_text().rsplit("\nFROM ", 1)[1]
+    labels = dict(re.findall(r'org\.opencontainers\.image\.(\w+)="([^"]*)"', final))
+    assert labels["licenses"] == "Apache-2.0" and (REPO / "LICENSE").is_file()
+    for key in ("source", "version", "revision", "created"):
+        assert labels[key] == "${" + key.upper() + "}", (key, labels)
+        assert f"ARG {key.upper()}\n" in final, f"the final stage must declare ARG {key.upper()}"
+    # Defaults before the first stage, so that a plain `docker build .` still works.
+    head = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    for key in ("SOURCE", "VERSION", "REVISION", "CREATED"):
+        assert re.search(rf"^ARG {key}=\S+$", head, re.M), key
+    # The revision also goes into the wheel, for `onepin-exporter --version`.
+    runs = " ".join(_args("RUN"))
+    assert 'ONEPIN_EXPORTER_REVISION="${REVISION}"' in runs
