@@ -118,7 +118,9 @@ def _problems(problems: list[str]) -> tuple[str, ...]:
 def _field(key: object) -> str:
     """A key the API chose (a usage_summary entry), fit to name a field in a problem."""
     text = str(key)
-    return text if len(text) <= 40 and text.isprintable() else _show(text)[:40]
+    if len(text) > SHOW_TEXT_UP_TO:
+        return f"<a key of {len(text)} characters>"
+    return text if text.isprintable() else repr(text)
 
 
 def _to_number(value: Any) -> int | float:
@@ -292,9 +294,25 @@ def _parse_time(value: str, where: str) -> float:
     return parsed.timestamp()
 
 
+# A string the API sent is quoted in an error only up to this length: enough for a number or a
+# time, too short for an API key (32 characters after its prefix) that an API echoes back.
+SHOW_TEXT_UP_TO = 24
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value the API sent, as an error quotes it: bounded, and never a long string whole."""
+    if type(value) is str:
+        return (
+            repr(value) if len(value) <= SHOW_TEXT_UP_TO else f"a string of {len(value)} characters"
+        )
+    if value is None or isinstance(value, bool | int | float):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 def _usage(value: Any, problems: list[str]) -> Mapping[str, float] | None:

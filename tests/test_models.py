@@ -25,7 +25,7 @@ from exporter.models import (
     parse_workflow,
     parse_workflow_page,
 )
-from tests.fakeapi import NOW, FakeOnePin, FakeRun, FakeWorkflow, meta
+from tests.fakeapi import NOW, TOKEN, FakeOnePin, FakeRun, FakeWorkflow, meta
 from tests.helpers import exposition, poll, poller_for, series, value
 
 T0 = 1795950000.0  # 2026-11-29T11:00:00Z
@@ -228,6 +228,18 @@ def test_problems_are_bounded_and_name_the_field_first() -> None:
     assert run.problems[0].startswith("token_cost: ")
     assert all(len(p) <= 200 for p in run.problems), max(map(len, run.problems))
     assert 2 <= len(run.problems) <= 10  # a flood of bad values is summed up, not listed
+
+
+def test_a_key_echoed_back_in_a_value_is_never_quoted_in_a_problem_or_an_error() -> None:
+    secret = TOKEN.removeprefix("op_live_")
+    run = via_status(
+        token_cost=TOKEN, completed_at=f"Bearer {TOKEN}", error=[TOKEN], usage_summary={TOKEN: -1}
+    )
+    assert len(run.problems) == 4, run.problems
+    with pytest.raises(DecodeError) as caught:
+        via_status(run_number=secret)
+    for text in (*run.problems, str(caught.value)):
+        assert secret not in text, text
 
 
 # --- required run fields: the item is bad, and only it -----------------------------------------
