@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import httpx
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from exporter import connections
 from exporter.client import OnePinClient
 from exporter.config import Config
+from exporter.connections import ConnectionLimiter
 from exporter.poller import Poller, WorkspacePoller
 from exporter.server import create_app
 from exporter.sharding import NO_SHARDING, Shard
@@ -69,15 +72,23 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set; poll once at start so that /-/ready turns true."""
     poller = build_poller(config, transport, shard)
-    middlewares = [basic_auth_middleware(web_config.users)] if web_config.users else []
+    limiter = ConnectionLimiter(web_config.limits)
+    middlewares: list[Middleware] = [limiter.middleware]
+    if web_config.users:
+        middlewares.append(basic_auth_middleware(web_config.users))
     app = create_app(config, poller, [shard] if shard.total > 1 else [], middlewares)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=web_config.limits.idle_timeout,
+    )
     await runner.setup()
+    server: asyncio.Server | None = None
     try:
         tls = web_config.ssl_context
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True, ssl_context=tls)
-        await site.start()
-        port = _bound_port(runner, listen.port)
+        server = await connections.listen(runner, limiter, listen.host, listen.port, tls)
+        port = _bound_port(server, listen.port)
         url = listen.url(port, "https" if tls else "http")
         log.info("listening", extra={"address": url})
         if on_listening is not None:
@@ -86,6 +97,8 @@ async def serve(
         await stop.wait()
         first.cancel()
     finally:
+        if server is not None:
+            server.close()
         await runner.cleanup()
         await poller.aclose()
         log.info("stopped")
@@ -108,8 +121,9 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
     asyncio.run(run())
 
 
-def _bound_port(runner: web.AppRunner, default: int) -> int:
-    for address in runner.addresses:
+def _bound_port(server: asyncio.Server, default: int) -> int:
+    for sock in server.sockets:
+        address = sock.getsockname()
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     return default
