@@ -22,9 +22,10 @@ from aiohttp.web import RequestHandler
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REFUSAL_BODY = b"too many connections, all of them busy\n"
 _REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 38\r\nConnection: close\r\n\r\ntoo many connections, all of them busy\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_REFUSAL_BODY), _REFUSAL_BODY)
 )
 
 

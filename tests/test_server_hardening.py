@@ -25,7 +25,8 @@ from contextlib import contextmanager
 import bcrypt
 import pytest
 
-from exporter.connections import ServerLimits
+from exporter.connections import ServerLimits, make_room
+from exporter.negotiation import parse
 from exporter.runtime import BackgroundExporter
 from exporter.server import TIMEOUT_HEADER
 from exporter.webconfig import WebConfig
@@ -373,3 +374,60 @@ def test_head_answers_from_the_last_poll_without_polling() -> None:
         assert headers.get("content-encoding") == "gzip"
         assert len(fake.requests) == before, "HEAD made the exporter poll the API"
         assert request(running.url)[0] == 200 and len(fake.requests) > before  # GET still polls
+
+
+def test_when_every_connection_is_serving_a_request_a_new_one_gets_503() -> None:
+    """Cap 1, and that one waits on an API that never answers: nothing idle to close."""
+    fake = FakeOnePin(standard_workspace())
+    with FaultServer(fake) as api:
+        config = make_config(api_url=api.url, collection="{min_interval: 0s, max_duration: 10s}")
+        limits = ServerLimits(max_connections=1)
+        with BackgroundExporter(config, web_config=WebConfig(limits=limits)) as running:
+            wait_until(lambda: request(running.url, path="/-/ready")[0] == 200, 30, "first poll")
+            api.script.append(on_path("/workflows", Hang()))
+            seen = api.connections  # from here on, only the scrape below asks the API
+            busy = socket.create_connection(address(running.url), timeout=10)
+            try:
+                busy.sendall(
+                    f"GET /metrics HTTP/1.1\r\nHost: x\r\n{TIMEOUT_HEADER}: 2\r\n\r\n".encode()
+                )
+                wait_until(lambda: api.connections > seen, 10, "the scrape's poll asked the API")
+                status, _, body = request(running.url, path="/-/healthy")
+                assert (status, body) == (503, b"too many connections, all of them busy\n")
+                assert busy.recv(65536).startswith(b"HTTP/1.1 200"), "the busy scrape is served"
+            finally:
+                busy.close()
+
+
+@pytest.mark.parametrize(
+    ("open_", "busy", "limit", "evict", "admitted"),
+    [
+        ("abc", "", 4, "", True),
+        ("abcd", "", 4, "a", True),
+        ("abcd", "ab", 4, "c", True),
+        ("abcd", "abcd", 4, "", False),
+        ("abcdef", "b", 4, "acd", True),
+        ("abcdef", "abcde", 4, "f", False),
+        ("", "", 1, "", True),
+    ],
+)
+def test_make_room_closes_the_oldest_idle_connections(
+    open_: str, busy: str, limit: int, evict: str, admitted: bool
+) -> None:
+    assert make_room(list(open_), set(busy), limit) == (list(evict), admitted)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", [("gzip", 1.0)]),
+        (" GZip ;Q=0.5 , br", [("gzip", 0.5), ("br", 1.0)]),
+        ("gzip;q=2, br;q=-1, deflate;q=0.1234, zstd;q=abc", []),  # bad q: left out
+        ('text/plain; a="x,y;q=0"; q=0.3, */*', [("text/plain", 0.3), ("*/*", 1.0)]),
+        ("text/plain; q=0.2; ext=1", [("text/plain", 0.2)]),
+        (",, ;q=1,", []),
+        ("", []),
+    ],
+)
+def test_parse_accept_elements(header: str, expected: list[tuple[str, float]]) -> None:
+    assert [(p.name, p.q) for p in parse(header)] == expected

@@ -117,7 +117,9 @@ def test_bad_web_config_names_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "web.yml"
     path.write_text(
         "tls_server_config: {cert_file: missing.crt, key_file: missing.key, min_version: TLS10}\n"
-        "basic_auth_users: {bob: plaintext}\nextra: 1\n"
+        "basic_auth_users: {bob: plaintext, eve: $2y$10$cut.short, mallory: $2y$99$"
+        + "a" * 53
+        + "}\nextra: 1\n"
     )
     with pytest.raises(ConfigError) as err:
         load_web_config(path)
@@ -126,6 +128,9 @@ def test_bad_web_config_names_the_problem(tmp_path: Path) -> None:
     assert "min_version: expected TLS12 or TLS13" in text
     assert "cert_file/key_file: cannot load" in text
     assert "basic_auth_users.bob: expected a bcrypt hash" in text
+    # Malformed hashes are refused here, not found out by bcrypt at the first scrape (a 500).
+    assert "basic_auth_users.eve: expected a bcrypt hash" in text
+    assert "basic_auth_users.mallory: expected a bcrypt hash" in text
     with pytest.raises(ConfigError, match="cannot read web config"):
         load_web_config(tmp_path / "none.yml")
 
