@@ -21,6 +21,9 @@ from aiohttp import web
 from aiohttp.web import RequestHandler
 
 T = TypeVar("T")
+# asyncio's default. Smaller, a burst of connections fills the kernel's queue and a scrape's
+# connection waits for the SYN to be sent again (a second or more).
+LISTEN_BACKLOG = 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REFUSAL_BODY = b"too many connections, all of them busy\n"
 _REFUSAL = (
@@ -30,11 +33,14 @@ _REFUSAL = (
 
 
 def _default_max_connections() -> int:
-    """Half the open-file limit (the other half for the API client and the rest), 16 to 512."""
+    """The open-file limit less room for a burst and for the rest of the process, 16 to 512.
+
+    asyncio accepts up to LISTEN_BACKLOG connections at once before any of them is admitted (and
+    can make room), and the API client, the logs and the runtime need descriptors too."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 512
-    return max(16, min(512, soft // 2))
+    return max(16, min(512, soft - LISTEN_BACKLOG - 50))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,5 +175,6 @@ async def listen(
         port,
         ssl=ssl_context,
         reuse_address=True,
+        backlog=LISTEN_BACKLOG,
         ssl_handshake_timeout=limiter.limits.idle_timeout if ssl_context else None,
     )

@@ -13,14 +13,19 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import os
+import resource
 import select
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import bcrypt
 import pytest
@@ -34,6 +39,7 @@ from tests.fakeapi import FakeOnePin, standard_workspace
 from tests.faultserver import FaultServer, Hang, on_path
 from tests.helpers import make_config, value
 
+REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret scrape password"
 LONG_PASSWORD = "p" * 72  # the longest a bcrypt hash can hold
 USER, LONG_USER = "prometheus", "long"
@@ -432,3 +438,56 @@ def test_make_room_closes_the_oldest_idle_connections(
 )
 def test_parse_accept_elements(header: str, expected: list[tuple[str, float]]) -> None:
     assert [(p.name, p.q) for p in parse(header)] == expected
+
+
+# The exporter in a process of its own, whose open-file limit the test sets. Its API is the
+# in-process fake (no sockets), so every descriptor it has is the server's or the runtime's.
+_LIMITED_EXPORTER = """
+import sys
+from exporter.runtime import BackgroundExporter
+from tests.fakeapi import FakeOnePin, standard_workspace
+from tests.helpers import make_config
+fake = FakeOnePin(standard_workspace())
+config = make_config(collection="{min_interval: 60s}")
+with BackgroundExporter(config, transport=fake.transport()) as running:
+    print(running.url, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_idle_sockets_past_the_open_file_limit_do_not_keep_scrapes_out(tmp_path: Path) -> None:
+    """The issue's case: `ulimit -n 256` and 300 idle sockets; a scrape must still answer."""
+    limit = 256
+    stderr = tmp_path / "stderr"
+    idle: list[socket.socket] = []
+    with stderr.open("w") as log:  # a file: a full pipe would stall the exporter
+        process = subprocess.Popen(
+            [sys.executable, "-c", _LIMITED_EXPORTER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+        )
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the exporter did not print its address within 60 s"
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://"), f"exporter failed: {stderr.read_text()}"
+        for _ in range(300):
+            idle.append(socket.create_connection(address(url), timeout=10))
+        for _ in range(3):
+            elapsed, status, _ = timed(url, {})
+            assert status == 200 and elapsed < 2, f"scrape: {status} after {elapsed:.2f}s"
+        process.stdin.close()
+        assert process.wait(30) == 0
+        assert "Too many open files" not in stderr.read_text(), stderr.read_text()[-2000:]
+    finally:
+        for sock in idle:
+            sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
