@@ -59,9 +59,9 @@ def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
 
     The answer is due before the scrape timeout (the header, else DEFAULT_SCRAPE_TIMEOUT). The
     poll gets all of it but a margin (a quarter, at most 0.5 s), capped by `cap`; the scrape waits
-    for a poll at most half the margin past that (a poll cut at its deadline still has to put
-    its snapshot together; a poll already running may have a later deadline), and the other half
-    is for rendering and sending the answer."""
+    for a poll at most a third of the margin past that (a poll cut at its deadline still has to
+    put its snapshot together; a poll already running may have a later deadline), and the rest
+    is for rendering and sending the answer, and for a busy machine."""
     try:
         scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
     except ValueError:
@@ -70,7 +70,7 @@ def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
         scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
     margin = min(0.5, scrape_timeout * 0.25)
     poll = min(cap, scrape_timeout - margin)
-    return ScrapeDeadline(poll, poll + margin / 2)
+    return ScrapeDeadline(poll, poll + margin / 3)
 
 
 def content_type(accept: str | None) -> str:
