@@ -24,6 +24,10 @@ T = TypeVar("T")
 # asyncio's default. Smaller, a burst of connections fills the kernel's queue and a scrape's
 # connection waits for the SYN to be sent again (a second or more).
 LISTEN_BACKLOG = 100
+# A connection in its TLS handshake is not yet the protocol's: past the cap it can only be marked
+# to close once the handshake is done. So that handshakes that never end hold few descriptors,
+# they get less time than a request's headers do (a real one takes milliseconds).
+TLS_HANDSHAKE_TIMEOUT = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REFUSAL_BODY = b"too many connections, all of them busy\n"
 _REFUSAL = (
@@ -176,5 +180,7 @@ async def listen(
         ssl=ssl_context,
         reuse_address=True,
         backlog=LISTEN_BACKLOG,
-        ssl_handshake_timeout=limiter.limits.idle_timeout if ssl_context else None,
+        ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, limiter.limits.idle_timeout)
+        if ssl_context
+        else None,
     )
