@@ -710,8 +710,10 @@ class Poller:
     def attempted(self) -> bool:
         return self._last is not None
 
-    async def snapshot(self, timeout: float) -> Snapshot:
-        """The current snapshot, polling if the last one is older than min_interval."""
+    async def snapshot(self, timeout: float, wait: float | None = None) -> Snapshot:
+        """The current snapshot, polling (`timeout` s) if the last one is older than min_interval.
+
+        Waits at most `wait` s (default: `timeout` + 0.25), also for a poll already running."""
         if self._last is not None and self._clock() - self._last_finished < self._min_interval:
             return self._last
         if self._inflight is None:
@@ -719,7 +721,8 @@ class Poller:
             self._inflight.add_done_callback(self._done)
         try:
             # shield: a scrape that gives up must not cancel the poll others wait for.
-            return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 0.25)
+            wait = timeout + 0.25 if wait is None else wait
+            return await asyncio.wait_for(asyncio.shield(self._inflight), wait)
         except TimeoutError:
             return self._last or self._not_polled_yet()
 

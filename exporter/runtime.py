@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 import httpx
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client.registry import Collector
 
+from exporter import connections
 from exporter.client import OnePinClient
 from exporter.config import Config
+from exporter.connections import ConnectionLimiter
 from exporter.poller import Poller, WorkspacePoller
 from exporter.reload import (
     ReloadCollector,
@@ -153,11 +156,13 @@ async def serve(
     extra: list[Collector] = [ReloadCollector(status)]
     if shard.total > 1:
         extra.append(shard)
+    limiter = ConnectionLimiter(web_config.limits)
+    middlewares: list[Middleware] = [limiter.middleware, auth.middleware]
     app = create_app(
         config,
         poller,
         extra,
-        [auth.middleware],
+        middlewares,
         telemetry_path=telemetry_path,
         exporter_metrics=exporter_metrics,
     )
@@ -175,11 +180,18 @@ async def serve(
         status=status,
     )
     lifecycle_routes(app, reloader, lifecycle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=web_config.limits.idle_timeout,
+    )
     await runner.setup()
+    servers: list[asyncio.Server] = []
     try:
-        urls = await _start_sites(runner, listens, web_config)
+        urls = await _start_sites(runner, limiter, listens, web_config, servers)
     except BaseException:
+        _close(servers)
         await runner.cleanup()
         await poller.aclose()
         raise
@@ -194,6 +206,7 @@ async def serve(
         first.cancel()
     finally:
         hangup()
+        _close(servers)
         await runner.cleanup()
         await poller.aclose()
         log.info("stopped")
@@ -219,21 +232,29 @@ def _on_sighup(reload: Callable[[], Awaitable[object]]) -> Callable[[], None]:
 
 
 async def _start_sites(
-    runner: web.AppRunner, listens: Sequence[ListenAddress], web_config: WebConfig
+    runner: web.AppRunner,
+    limiter: ConnectionLimiter,
+    listens: Sequence[ListenAddress],
+    web_config: WebConfig,
+    servers: list[asyncio.Server],
 ) -> list[str]:
-    """Start a site on each address; the URL of each, with the port the kernel gave."""
+    """Serve on each address (adding each server to `servers`); the URL of each, with the port
+    the kernel gave."""
     tls = web_config.ssl_context
     urls = []
     for listen in listens:
-        before = set(runner.addresses)
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True, ssl_context=tls)
         try:
-            await site.start()
+            server = await connections.listen(runner, limiter, listen.host, listen.port, tls)
         except OSError as exc:
             raise CannotListen(listen, exc) from None
-        new = [a for a in runner.addresses if a not in before]
-        urls.append(listen.url(_bound_port(new, listen.port), "https" if tls else "http"))
+        servers.append(server)
+        urls.append(listen.url(_bound_port(server, listen.port), "https" if tls else "http"))
     return urls
+
+
+def _close(servers: Sequence[asyncio.Server]) -> None:
+    for server in servers:
+        server.close()
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -253,8 +274,9 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
     asyncio.run(run())
 
 
-def _bound_port(addresses: Sequence[object], default: int) -> int:
-    for address in addresses:
+def _bound_port(server: asyncio.Server, default: int) -> int:
+    for sock in server.sockets:
+        address = sock.getsockname()
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     return default

@@ -24,6 +24,7 @@ from exporter import __version__
 from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
+from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
 from exporter.snapshot import Snapshot
 
@@ -48,49 +49,85 @@ class ServerState:
 STATE_KEY = web.AppKey("state", ServerState)
 
 
-def poll_timeout(header: str | None, cap: float) -> float:
-    """The time a poll may take: the scrape timeout minus a margin for rendering, capped."""
+@dataclass(frozen=True, slots=True)
+class ScrapeDeadline:
+    poll: float  # the poll's own deadline: requests to the API end by then
+    wait: float  # the longest this scrape waits for a poll, its own or one already running
+
+
+def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
+    """The one place where a scrape's deadlines get their margins.
+
+    The answer is due before the scrape timeout (the header, else DEFAULT_SCRAPE_TIMEOUT). The
+    poll gets all of it but a margin (a quarter, at most 0.5 s), capped by `cap`; the scrape waits
+    for a poll at most a third of the margin past that (a poll cut at its deadline still has to
+    put its snapshot together; a poll already running may have a later deadline), and the rest
+    is for rendering and sending the answer, and for a busy machine."""
     try:
         scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
     except ValueError:
         scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
-    if not scrape_timeout > 0:
+    if not 0 < scrape_timeout < float("inf"):
         scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
-    margin = min(0.5, scrape_timeout * 0.2)
-    return max(0.1, min(cap, scrape_timeout - margin))
+    margin = min(0.5, scrape_timeout * 0.25)
+    poll = min(cap, scrape_timeout - margin)
+    return ScrapeDeadline(poll, poll + margin / 3)
+
+
+def content_type(accept: str | None) -> str:
+    """OpenMetrics when the scraper prefers it (Prometheus does), else the classic text format."""
+    if wants_openmetrics(accept):
+        return str(openmetrics_exposition.CONTENT_TYPE_LATEST)
+    return TEXT_CONTENT_TYPE
 
 
 def render(
     snapshot: Snapshot, state: ServerState, accept: str | None
 ) -> tuple[Iterator[Piece], str]:
-    """Text format, or OpenMetrics when the scraper asks for it (Prometheus does)."""
-    if "application/openmetrics-text" in (accept or ""):
+    """The body's pieces in the format `accept` asks for, and its Content-Type."""
+    kind = content_type(accept)
+    if kind != TEXT_CONTENT_TYPE:
         own = openmetrics_exposition.generate_latest(state.registry)  # type: ignore[no-untyped-call]
         own = own.removesuffix(b"# EOF\n")
         body = state.renderer.pieces(snapshot, openmetrics=True)
-        return chain((own,), body, (b"# EOF\n",)), openmetrics_exposition.CONTENT_TYPE_LATEST
+        return chain((own,), body, (b"# EOF\n",)), kind
     own = generate_latest(state.registry)
-    return chain((own,), state.renderer.pieces(snapshot)), TEXT_CONTENT_TYPE
+    return chain((own,), state.renderer.pieces(snapshot)), kind
+
+
+def start_response(request: web.Request, kind: str) -> web.StreamResponse:
+    """A response of Content-Type `kind`, gzipped when the client prefers that."""
+    response = web.StreamResponse(headers={"Content-Type": kind, "Vary": "Accept, Accept-Encoding"})
+    if wants_gzip(request.headers.get("Accept-Encoding")):
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     poller = request.app[POLLER_KEY]
-    timeout = poll_timeout(
+    deadline = scrape_deadline(
         request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration
     )
-    snapshot = await poller.snapshot(timeout)
-    pieces, content_type = render(snapshot, state, request.headers.get("Accept"))
-    response = web.StreamResponse(headers={"Content-Type": content_type, "Vary": "Accept-Encoding"})
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    snapshot = await poller.snapshot(deadline.poll, deadline.wait)
+    pieces, kind = render(snapshot, state, request.headers.get("Accept"))
+    response = start_response(request, kind)
+    if response.headers.get("Content-Encoding") == "gzip":
         # Most of the body is kept compressed already (see exporter.gzipcache).
         chunks = gzip_stream(pieces)
-        response.headers["Content-Encoding"] = "gzip"
     else:
         chunks = plain_stream(pieces)
     await response.prepare(request)
     for chunk in chunks:
         await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def metrics_head(request: web.Request) -> web.StreamResponse:
+    """The headers a GET would get, without a body and without a poll (a probe's HEAD)."""
+    response = start_response(request, content_type(request.headers.get("Accept")))
+    await response.prepare(request)
     await response.write_eof()
     return response
 
@@ -169,7 +206,8 @@ def create_app(
     app[POLLER_KEY] = poller
     renderer = Renderer(config.collection.triggered_by_label)
     app[STATE_KEY] = ServerState(config, time.time(), registry, renderer, telemetry_path)
-    app.router.add_get(telemetry_path, metrics)
+    app.router.add_get(telemetry_path, metrics, allow_head=False)
+    app.router.add_head(telemetry_path, metrics_head)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)

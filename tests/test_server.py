@@ -16,7 +16,7 @@ import pytest
 
 from exporter.logs import setup_logging
 from exporter.runtime import BackgroundExporter
-from exporter.server import poll_timeout
+from exporter.server import ScrapeDeadline, scrape_deadline
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, series, value
 
@@ -80,7 +80,7 @@ def test_gzip_only_when_asked_and_the_same_series_either_way(
     _, gzip_headers, body = get(f"{running.url}/metrics", {"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in plain_headers
     assert gzip_headers["Content-Encoding"] == "gzip"
-    assert plain_headers["Vary"] == gzip_headers["Vary"] == "Accept-Encoding"
+    assert plain_headers["Vary"] == gzip_headers["Vary"] == "Accept, Accept-Encoding"
     inflater = zlib.decompressobj(31)
     text = inflater.decompress(body)
     assert inflater.eof and not inflater.unused_data
@@ -102,13 +102,23 @@ def test_scrape_timeout_header_sets_the_poll_deadline(
 
 
 @pytest.mark.parametrize(
-    ("header", "cap", "expected"),
-    [("10", 30, 9.5), ("1", 30, 0.8), (None, 30, 9.5), ("garbage", 30, 9.5), ("60", 30, 30)],
+    ("header", "cap", "poll", "wait"),
+    [
+        ("10", 30, 9.5, 9.5 + 0.5 / 3),
+        ("1", 30, 0.75, 0.75 + 0.25 / 3),
+        ("0.5", 30, 0.375, 0.375 + 0.125 / 3),
+        (None, 30, 9.5, 9.5 + 0.5 / 3),
+        ("garbage", 30, 9.5, 9.5 + 0.5 / 3),
+        ("nan", 30, 9.5, 9.5 + 0.5 / 3),
+        ("-1", 30, 9.5, 9.5 + 0.5 / 3),
+        ("60", 30, 30, 30 + 0.5 / 3),
+    ],
 )
-def test_poll_timeout_leaves_a_margin_and_respects_the_cap(
-    header: str | None, cap: float, expected: float
+def test_scrape_deadline_leaves_a_margin_and_respects_the_cap(
+    header: str | None, cap: float, poll: float, wait: float
 ) -> None:
-    assert poll_timeout(header, cap) == pytest.approx(expected)
+    """The poll ends a margin before the scrape timeout; the wait for it ends within the margin."""
+    assert scrape_deadline(header, cap) == ScrapeDeadline(pytest.approx(poll), pytest.approx(wait))
 
 
 def test_health_ready_and_landing_page(exporter: tuple[BackgroundExporter, FakeOnePin]) -> None:

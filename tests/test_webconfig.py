@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import select
+import socket
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +22,7 @@ from aiohttp import web
 
 from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import ConfigError
+from exporter.connections import ServerLimits
 from exporter.runtime import BackgroundExporter
 from exporter.webconfig import load_web_config
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
@@ -117,7 +122,9 @@ def test_bad_web_config_names_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "web.yml"
     path.write_text(
         "tls_server_config: {cert_file: missing.crt, key_file: missing.key, min_version: TLS10}\n"
-        "basic_auth_users: {bob: plaintext}\nextra: 1\n"
+        "basic_auth_users: {bob: plaintext, eve: $2y$10$cut.short, mallory: $2y$99$"
+        + "a" * 53
+        + "}\nextra: 1\n"
     )
     with pytest.raises(ConfigError) as err:
         load_web_config(path)
@@ -126,6 +133,9 @@ def test_bad_web_config_names_the_problem(tmp_path: Path) -> None:
     assert "min_version: expected TLS12 or TLS13" in text
     assert "cert_file/key_file: cannot load" in text
     assert "basic_auth_users.bob: expected a bcrypt hash" in text
+    # Malformed hashes are refused here, not found out by bcrypt at the first scrape (a 500).
+    assert "basic_auth_users.eve: expected a bcrypt hash" in text
+    assert "basic_auth_users.mallory: expected a bcrypt hash" in text
     with pytest.raises(ConfigError, match="cannot read web config"):
         load_web_config(tmp_path / "none.yml")
 
@@ -210,3 +220,18 @@ def test_the_client_verifies_the_api_certificate_against_http_ca_file(
         assert outcome.startswith("error: list_workflows: connection failed"), outcome
         assert "CERTIFICATE_VERIFY_FAILED" in outcome, outcome
         assert TOKEN not in outcome
+
+
+def test_a_tls_handshake_that_never_starts_is_closed(pki: Path) -> None:
+    """A client that connects and sends no ClientHello must not hold the connection for long."""
+    config = dataclasses.replace(
+        load_web_config(web_config(pki)), limits=ServerLimits(idle_timeout=0.5)
+    )
+    fake = FakeOnePin(standard_workspace())
+    with BackgroundExporter(make_config(), transport=fake.transport(), web_config=config) as e:
+        host, port = e.url.removeprefix("https://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            started = time.monotonic()
+            readable, _, _ = select.select([sock], [], [], 5)
+            assert readable and sock.recv(1) == b"", "still open 5 s after connecting"
+            assert time.monotonic() - started < 5
