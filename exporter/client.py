@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import random
 import ssl
 import time
@@ -21,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from exporter import __version__
+from exporter.bodies import UndecodableBody, codings, decode, load_json
 from exporter.config import HttpSettings, Token
 from exporter.models import (
     DecodeError,
@@ -301,6 +301,9 @@ class OnePinClient:
             "Authorization": f"Bearer {token}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            # Bodies as sent: a JSON answer of a few kB is not worth inflating. A server or
+            # proxy that compresses anyway is still read, within the size limit (`_read`).
+            "Accept-Encoding": "identity",
         }
         if self._workspace_id:
             headers["X-Workspace-Id"] = self._workspace_id
@@ -387,15 +390,17 @@ class OnePinClient:
 
     def _interpret(self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
         body: Any = None
+        problem = None
         try:
-            body = json.loads(raw) if raw else None
-            json_ok = True
-        except (ValueError, UnicodeDecodeError):
-            json_ok = False
+            body = load_json(raw) if raw else None
+        except UndecodableBody as exc:
+            problem = str(exc)
         if 200 <= status < 300:
-            if not json_ok:
+            if problem is not None:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
-                raise ApiError(endpoint, f"response is not JSON ({kind}, {len(raw)} bytes)", status)
+                raise ApiError(
+                    endpoint, f"response is {problem} ({kind}, {len(raw)} bytes)", status
+                )
             return body
         code, message, request_id = parse_error_message(body)
         if message is None:
@@ -425,23 +430,44 @@ class OnePinClient:
                 raise BodyTooLarge()
             return response.status_code, headers, raw
         try:
-            return response.status_code, headers, await self._read(response)
+            return response.status_code, headers, await self._read(endpoint, response)
         finally:
             await response.aclose()
 
     @staticmethod
-    async def _read(response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
+    async def _read(endpoint: str, response: httpx.Response) -> bytes:
+        """The body, its Content-Encoding undone: within MAX_BODY_BYTES as sent, and again once
+        decoded (httpx's own decoders would inflate a whole chunk before any check)."""
+        try:
+            chain = codings(", ".join(response.headers.get_list("content-encoding")))
+        except UndecodableBody as exc:
+            raise ApiError(endpoint, str(exc)) from None
+        if isinstance(response.stream, httpx.ByteStream):
+            raw = b"".join(response.stream)  # as sent, even when httpx has decoded a copy
+        else:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 raise BodyTooLarge()
-            chunks.append(chunk)
-        return b"".join(chunks)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyTooLarge()
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+        if len(raw) > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+        try:
+            return await decode(raw, chain, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            raise ApiError(
+                endpoint,
+                f"response body larger than {MAX_BODY_BYTES // 1048576} MiB once decoded "
+                f"({', '.join(chain)})",
+            ) from None
+        except UndecodableBody as exc:
+            raise ApiError(endpoint, str(exc)) from None
 
 
 class _Retryable(Exception):
