@@ -46,6 +46,8 @@ USER_AGENT = f"onepin-exporter/{__version__}"
 _WANTED_HEADERS = frozenset(
     {b"content-encoding", b"content-length", b"content-type", b"retry-after"}
 )
+# A stable order for List Workflows (the API adds `id` as the last key): see list_workflows.
+_BY_NAME = {"sort": "name", "order": "asc"}
 _REPEATED_ENDPOINTS = frozenset({"list_workflows", "get_run_status"})
 ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
@@ -148,6 +150,8 @@ class Catalogue:
     workflows: tuple[Workflow, ...]
     # Entries that could not be read: workflow id (or position) -> the problem.
     bad: Mapping[str, str]
+    # Why paging stopped before the end the API gave, if it did: worth a warning.
+    paging: str | None = None
 
 
 def default_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
@@ -198,43 +202,52 @@ class OnePinClient:
     # --- endpoints ----------------------------------------------------------------------------
 
     async def list_workflows(self, deadline: Deadline) -> Catalogue:
-        """Every workflow of the workspace: the first page, then the rest in parallel waves.
+        """Every workflow of the workspace, ordered by name: the first two pages one at a
+        time, the rest in parallel waves.
 
-        Stops at the first empty page, so a `pagination.total` that overstates the catalogue
-        costs one wave of requests, not thousands.
+        By name, because the API's default order (`updated_at` desc) moves a workflow updated
+        between two page fetches off both pages. Paging stops at a page that is short or
+        empty, at the end `pagination.total` gives, or at a full page that adds no workflow
+        not seen already: a server or proxy that ignores `offset` answers the first page
+        again, and without that rule it would be asked for it until the deadline. The second
+        page is asked alone so that such a server costs two requests, not a wave.
         """
-        first = await self._page(
-            "list_workflows", "/workflows", 0, {}, self._parse_workflows, deadline
-        )
+        first = await self._workflow_page(0, deadline)
         pages = [first]
+        seen = _ids(first)
         step = first.size  # the page size the server applied, which may be below what was asked
         total = first.pagination.total
-        offset = step
-        while step and (total is None or offset < total) and pages[-1].size >= step:
-            # Without a total, one page at a time; with one, up to max_concurrency at once.
+        offset, wave, paging = step, 1, None
+        while step and pages[-1].size >= step and (total is None or offset < total):
+            count = wave if total is None else min(wave, -(-(total - offset) // step))
+            offsets = range(offset, offset + count * step, step)
+            got = await asyncio.gather(*(self._workflow_page(off, deadline) for off in offsets))
+            offset += count * step
             wave = 1 if total is None else self.max_concurrency
-            offsets = range(offset, offset + wave * step, step)
-            if total is not None:
-                offsets = range(offset, min(total, offset + wave * step), step)
-            got = await asyncio.gather(
-                *(
-                    self._page(
-                        "list_workflows", "/workflows", off, {}, self._parse_workflows, deadline
+            for page in got:
+                ids = _ids(page)
+                if paging is None and page.size >= step and ids <= seen:
+                    paging = (
+                        f"page {len(pages) + 1} repeats workflows already seen (does the API, "
+                        "or a proxy, ignore `offset`?): paging stopped, workflows past the "
+                        f"first {len(seen)} are not seen"
                     )
-                    for off in offsets
-                )
-            )
-            pages += got
-            offset = offsets[-1] + step
-            if any(page.size == 0 for page in got):
+                seen |= ids
+                pages.append(page)
+            if paging is not None or any(page.size < step for page in got):
                 break
-        seen: dict[str, Workflow] = {}
+        workflows: dict[str, Workflow] = {}
         bad: dict[str, str] = {}
         for page in pages:
             for wf in page.items:
-                seen.setdefault(wf.id, wf)
+                workflows.setdefault(wf.id, wf)
             bad.update(page.bad)
-        return Catalogue(tuple(seen.values()), bad)
+        return Catalogue(tuple(workflows.values()), bad, paging)
+
+    async def _workflow_page(self, offset: int, deadline: Deadline) -> Page[Workflow]:
+        return await self._page(
+            "list_workflows", "/workflows", offset, _BY_NAME, self._parse_workflows, deadline
+        )
 
     async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
         """The newest `limit` runs of a workflow, newest first."""
@@ -468,6 +481,13 @@ class OnePinClient:
             ) from None
         except UndecodableBody as exc:
             raise ApiError(endpoint, str(exc)) from None
+
+
+def _ids(page: Page[Workflow]) -> set[str]:
+    """The workflow ids on a catalogue page, readable entries or not."""
+    return {wf.id for wf in page.items} | {
+        wid for wid, _ in page.bad if not wid.startswith("data[")
+    }
 
 
 class _Retryable(Exception):

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import re
+import time
 import tracemalloc
 import urllib.request
 import zlib
@@ -28,7 +29,7 @@ import pytest
 from exporter.bodies import codings, decode
 from exporter.client import MAX_BODY_BYTES, ApiError, Deadline, OnePinClient
 from exporter.config import HttpSettings, Token
-from exporter.runtime import BackgroundExporter
+from exporter.runtime import BackgroundExporter, build_poller
 from exporter.server import TIMEOUT_HEADER
 from exporter.transport import BodyTooLarge
 from tests.fakeapi import API, TOKEN, FakeOnePin, standard_workspace
@@ -415,3 +416,114 @@ def test_a_deeply_nested_run_status_marks_only_its_workflow_without_a_traceback(
     assert tracebacks(caplog) == []
     lines = [r.getMessage() for r in caplog.records if "not refreshed" in r.getMessage()]
     assert len(lines) == 1 and "nested more than 64 levels deep" in lines[0], lines
+
+
+# --- paging ------------------------------------------------------------------------------------
+
+
+def workflow_item(i: int, updated: int = 0) -> dict[str, Any]:
+    return {
+        "id": f"00000000-0000-0000-0000-{i:012d}", "name": f"flow-{i:04d}",
+        "runs_count": 0, "last_run_at": None, "last_run_status": None,
+        "updated_at": f"2026-11-29T{10 + updated // 3600:02d}:{updated // 60 % 60:02d}:"
+                      f"{updated % 60:02d}Z",
+    }  # fmt: skip
+
+
+class Catalogue:
+    """List Workflows over `items`, ordered as the API documents (`sort`/`order`, default
+    `updated_at` desc, ties by id); `ignore_offset` answers the first page to every offset."""
+
+    def __init__(
+        self, items: list[dict[str, Any]], total: int | str | None = "count",
+        ignore_offset: bool = False,
+    ) -> None:  # fmt: skip
+        self.items = items
+        self.total = total
+        self.ignore_offset = ignore_offset
+        self.requests: list[httpx.URL] = []
+        self.after_first_page: Callable[[], None] | None = None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/workflows"):
+            return self.page(request)
+        # Every workflow has no runs yet.
+        return httpx.Response(200, json={"data": [], "pagination": {"limit": 20, "total": 0}})
+
+    def page(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url)
+        params = request.url.params
+        offset = 0 if self.ignore_offset else int(params.get("offset", "0"))
+        limit = min(int(params.get("limit", "20")), 100)
+        by = params.get("sort", "updated_at")
+        desc = params.get("order", "desc" if by == "updated_at" else "asc") == "desc"
+        ordered = sorted(self.items, key=lambda w: w["id"])
+        ordered.sort(key=lambda w: w[by], reverse=desc)
+        data = ordered[offset : offset + limit]
+        pagination: dict[str, Any] = {"limit": limit, "next": None, "prev": None}
+        if self.total == "count":
+            pagination["total"] = len(self.items)
+        elif self.total is not None:
+            pagination["total"] = self.total
+        if offset == 0 and self.after_first_page is not None:
+            self.after_first_page()
+        meta = {"request_id": "req_p", "timestamp": NOW}
+        return httpx.Response(200, json={"data": data, "meta": meta, "pagination": pagination})
+
+
+def catalogue_ids(handler: Catalogue) -> list[str]:
+    async def call() -> list[str]:
+        client = client_for(handler)
+        try:
+            catalogue = await client.list_workflows(Deadline(5))
+        finally:
+            await client.aclose()
+        return [wf.id for wf in catalogue.workflows]
+
+    return asyncio.run(call())
+
+
+def test_a_workflow_updated_between_two_pages_is_not_lost() -> None:
+    """Default order `updated_at desc`: an update moves a page-2 workflow to the front, off
+    both pages. The exporter asks for `sort=name`, which updates do not reorder."""
+    items = [workflow_item(i, updated=i) for i in range(150)]
+    handler = Catalogue(items)
+    moved = items[20]  # on page 2 by updated_at desc (the 130th newest)
+
+    def update() -> None:
+        moved["updated_at"] = "2026-11-29T23:00:00Z"
+
+    handler.after_first_page = update
+    ids = catalogue_ids(handler)
+    assert sorted(ids) == sorted(w["id"] for w in items), f"lost: {moved['id'] not in ids}"
+    assert all(url.params.get("sort") == "name" for url in handler.requests)
+
+
+@pytest.mark.parametrize("total", [None, 10**9], ids=["no-total", "total-1e9"])
+def test_a_server_that_ignores_offset_costs_two_requests_per_poll(
+    caplog: pytest.LogCaptureFixture, total: int | None
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter")
+    handler = Catalogue([workflow_item(i) for i in range(300)], total, ignore_offset=True)
+    config = make_config(collection="{min_interval: 0s, runs_summary: false}")
+    poller = build_poller(config, transport=httpx.MockTransport(handler))
+
+    async def polls() -> list[tuple[int, bool, int]]:
+        seen = []
+        for _ in range(3):
+            handler.requests.clear()
+            snapshot = await poller.snapshot(5)
+            ws = snapshot.workspaces[0]
+            seen.append((len(handler.requests), ws.up, len(ws.workflows)))
+        await poller.aclose()
+        return seen
+
+    started = time.monotonic()
+    seen = asyncio.run(polls())
+    assert time.monotonic() - started < 5, "paging ran until the deadline"
+    # The first page, and the second, which repeats it: then paging stops.
+    assert seen == [(2, True, 100)] * 3, seen
+    lines = [r.getMessage() for r in caplog.records if "List Workflows" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "repeats workflows already seen" in lines[0], lines[0]
+    assert "ignore" in lines[0] and "offset" in lines[0], lines[0]
