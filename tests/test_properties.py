@@ -239,7 +239,9 @@ RAW = st.one_of(
 def call_client(status: int, headers: dict[str, str], raw: bytes) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.host == "api.onepin.test"
-        return httpx.Response(status, headers=headers, content=raw)
+        # A stream, as the exporter's transport hands it over (`content=` would make httpx
+        # decode a Content-Encoding here, in the handler).
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw))
 
     settings_ = HttpSettings(timeout=5.0, max_concurrency=2, max_retries=0)
 
@@ -268,14 +270,21 @@ def call_client(status: int, headers: dict[str, str], raw: bytes) -> None:
     status=STATUSES,
     content_type=st.sampled_from(["application/json", "text/html", "text/plain", ""]),
     retry_after=st.one_of(st.none(), HEADER_TEXT, st.sampled_from(["1", "-5", "nan", "inf"])),
+    encoding=st.one_of(
+        st.none(),
+        HEADER_TEXT,
+        st.sampled_from(["gzip", "deflate", "identity", "br", "gzip, gzip", "x-gzip, deflate"]),
+    ),
     raw=RAW,
 )
 def test_the_client_gives_a_model_or_an_api_error(
-    status: int, content_type: str, retry_after: str | None, raw: bytes
+    status: int, content_type: str, retry_after: str | None, encoding: str | None, raw: bytes
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     if retry_after is not None:
         headers["Retry-After"] = retry_after
+    if encoding is not None:
+        headers["Content-Encoding"] = encoding
     call_client(status, headers, raw)
 
 
