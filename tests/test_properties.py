@@ -624,3 +624,16 @@ def test_whatever_an_endpoint_answers_metrics_is_a_valid_exposition(
     if endpoint != "list_workflows":
         assert up == [1.0], "only the catalogue can take the workspace down"
     assert TOKEN not in text
+
+
+@pytest.mark.parametrize("endpoint", ["list_workflows", "list_runs", "get_run_status",
+                                      "runs_summary"])  # fmt: skip
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_past_the_recursion_limit_from_any_endpoint_is_served(
+    endpoint: str, status: int
+) -> None:
+    """The nesting case of issue 11 for every endpoint, not left to what hypothesis draws."""
+    text, _ = scrape_with(endpoint, status, deep(3000, '{"data": DEEP}'))
+    up = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+          if s.name == "onepin_up"]  # fmt: skip
+    assert up == [0.0 if endpoint == "list_workflows" else 1.0]
