@@ -515,6 +515,9 @@ def test_a_server_that_ignores_offset_costs_two_requests_per_poll(
             snapshot = await poller.snapshot(5)
             ws = snapshot.workspaces[0]
             seen.append((len(handler.requests), ws.up, len(ws.workflows)))
+        handler.ignore_offset = False  # the proxy is fixed
+        snapshot = await poller.snapshot(5)
+        assert len(snapshot.workspaces[0].workflows) == 300
         await poller.aclose()
         return seen
 
@@ -524,6 +527,7 @@ def test_a_server_that_ignores_offset_costs_two_requests_per_poll(
     # The first page, and the second, which repeats it: then paging stops.
     assert seen == [(2, True, 100)] * 3, seen
     lines = [r.getMessage() for r in caplog.records if "List Workflows" in r.getMessage()]
-    assert len(lines) == 1, lines
+    assert len(lines) == 2, lines  # when it starts, and when it ends
     assert "repeats workflows already seen" in lines[0], lines[0]
     assert "ignore" in lines[0] and "offset" in lines[0], lines[0]
+    assert "paging works again" in lines[1], lines
