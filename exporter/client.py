@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import random
 import ssl
@@ -22,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from exporter import __version__
+from exporter.bodies import UndecodableBody, codings, decode, load_json
 from exporter.config import HttpSettings, Token
 from exporter.hints import connection_failure
 from exporter.models import (
@@ -51,6 +51,8 @@ USER_AGENT = f"onepin-exporter/{__version__}"
 _WANTED_HEADERS = frozenset(
     {b"content-encoding", b"content-length", b"content-type", b"retry-after"}
 )
+# A stable order for List Workflows (the API adds `id` as the last key): see list_workflows.
+_BY_NAME = {"sort": "name", "order": "asc"}
 _REPEATED_ENDPOINTS = frozenset({"list_workflows", "get_run_status"})
 ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
@@ -154,6 +156,8 @@ class Catalogue:
     workflows: tuple[Workflow, ...]
     # Entries that could not be read: workflow id (or position) -> the problem.
     bad: Mapping[str, str]
+    # Why paging stopped before the end the API gave, if it did: worth a warning.
+    paging: str | None = None
 
 
 def default_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
@@ -204,43 +208,52 @@ class OnePinClient:
     # --- endpoints ----------------------------------------------------------------------------
 
     async def list_workflows(self, deadline: Deadline) -> Catalogue:
-        """Every workflow of the workspace: the first page, then the rest in parallel waves.
+        """Every workflow of the workspace, ordered by name: the first two pages one at a
+        time, the rest in parallel waves.
 
-        Stops at the first empty page, so a `pagination.total` that overstates the catalogue
-        costs one wave of requests, not thousands.
+        By name, because the API's default order (`updated_at` desc) moves a workflow updated
+        between two page fetches off both pages. Paging stops at a page that is short or
+        empty, at the end `pagination.total` gives, or at a full page that adds no workflow
+        not seen already: a server or proxy that ignores `offset` answers the first page
+        again, and without that rule it would be asked for it until the deadline. The second
+        page is asked alone so that such a server costs two requests, not a wave.
         """
-        first = await self._page(
-            "list_workflows", "/workflows", 0, {}, self._parse_workflows, deadline
-        )
+        first = await self._workflow_page(0, deadline)
         pages = [first]
+        seen = _ids(first)
         step = first.size  # the page size the server applied, which may be below what was asked
         total = first.pagination.total
-        offset = step
-        while step and (total is None or offset < total) and pages[-1].size >= step:
-            # Without a total, one page at a time; with one, up to max_concurrency at once.
+        offset, wave, paging = step, 1, None
+        while step and pages[-1].size >= step and (total is None or offset < total):
+            count = wave if total is None else min(wave, -(-(total - offset) // step))
+            offsets = range(offset, offset + count * step, step)
+            got = await asyncio.gather(*(self._workflow_page(off, deadline) for off in offsets))
+            offset += count * step
             wave = 1 if total is None else self.max_concurrency
-            offsets = range(offset, offset + wave * step, step)
-            if total is not None:
-                offsets = range(offset, min(total, offset + wave * step), step)
-            got = await asyncio.gather(
-                *(
-                    self._page(
-                        "list_workflows", "/workflows", off, {}, self._parse_workflows, deadline
+            for page in got:
+                ids = _ids(page)
+                if paging is None and page.size >= step and ids <= seen:
+                    paging = (
+                        f"page {len(pages) + 1} repeats workflows already seen (does the API, "
+                        "or a proxy, ignore `offset`?): paging stopped, workflows past the "
+                        f"first {len(seen)} are not seen"
                     )
-                    for off in offsets
-                )
-            )
-            pages += got
-            offset = offsets[-1] + step
-            if any(page.size == 0 for page in got):
+                seen |= ids
+                pages.append(page)
+            if paging is not None or any(page.size < step for page in got):
                 break
-        seen: dict[str, Workflow] = {}
+        workflows: dict[str, Workflow] = {}
         bad: dict[str, str] = {}
         for page in pages:
             for wf in page.items:
-                seen.setdefault(wf.id, wf)
+                workflows.setdefault(wf.id, wf)
             bad.update(page.bad)
-        return Catalogue(tuple(seen.values()), bad)
+        return Catalogue(tuple(workflows.values()), bad, paging)
+
+    async def _workflow_page(self, offset: int, deadline: Deadline) -> Page[Workflow]:
+        return await self._page(
+            "list_workflows", "/workflows", offset, _BY_NAME, self._parse_workflows, deadline
+        )
 
     async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
         """The newest `limit` runs of a workflow, newest first."""
@@ -306,6 +319,9 @@ class OnePinClient:
             "Authorization": f"Bearer {token}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            # Bodies as sent: a JSON answer of a few kB is not worth inflating. A server or
+            # proxy that compresses anyway is still read, within the size limit (`_read`).
+            "Accept-Encoding": "identity",
         }
         if self._workspace_id:
             headers["X-Workspace-Id"] = self._workspace_id
@@ -425,20 +441,21 @@ class OnePinClient:
 
     def _interpret(self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
         body: Any = None
+        problem = None
         try:
-            body = json.loads(raw) if raw else None
-            json_ok = True
-        except (ValueError, UnicodeDecodeError):
-            json_ok = False
-        if json_ok and body is not None:
+            body = load_json(raw) if raw else None
+        except UndecodableBody as exc:
+            problem = str(exc)
+        if problem is None and body is not None:
             redactor = self._redactor()
             if redactor.suspect(raw):  # an API that echoes the key: not in any name or text
                 body = redactor.scrub(body)
         if 200 <= status < 300:
-            if not json_ok:
+            if problem is not None:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
-                raise self._error(endpoint, f"response is not JSON ({kind}, {len(raw)} bytes)",
-                                  status)  # fmt: skip
+                raise self._error(
+                    endpoint, f"response is {problem} ({kind}, {len(raw)} bytes)", status
+                )
             return body
         code, message, request_id = parse_error_message(body)
         if message is None:
@@ -468,23 +485,51 @@ class OnePinClient:
                 raise BodyTooLarge()
             return response.status_code, headers, raw
         try:
-            return response.status_code, headers, await self._read(response)
+            return response.status_code, headers, await self._read(endpoint, response)
         finally:
             await response.aclose()
 
     @staticmethod
-    async def _read(response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
+    async def _read(endpoint: str, response: httpx.Response) -> bytes:
+        """The body, its Content-Encoding undone: within MAX_BODY_BYTES as sent, and again once
+        decoded (httpx's own decoders would inflate a whole chunk before any check)."""
+        try:
+            chain = codings(", ".join(response.headers.get_list("content-encoding")))
+        except UndecodableBody as exc:
+            raise ApiError(endpoint, str(exc)) from None
+        if isinstance(response.stream, httpx.ByteStream):
+            raw = b"".join(response.stream)  # as sent, even when httpx has decoded a copy
+        else:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 raise BodyTooLarge()
-            chunks.append(chunk)
-        return b"".join(chunks)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyTooLarge()
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+        if len(raw) > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+        try:
+            return await decode(raw, chain, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            raise ApiError(
+                endpoint,
+                f"response body larger than {MAX_BODY_BYTES // 1048576} MiB once decoded "
+                f"({', '.join(chain)})",
+            ) from None
+        except UndecodableBody as exc:
+            raise ApiError(endpoint, str(exc)) from None
+
+
+def _ids(page: Page[Workflow]) -> set[str]:
+    """The workflow ids on a catalogue page, readable entries or not."""
+    return {wf.id for wf in page.items} | {
+        wid for wid, _ in page.bad if not wid.startswith("data[")
+    }
 
 
 class _Retryable(Exception):

@@ -224,6 +224,7 @@ class WorkspacePoller:
         self._polled_at: float | None = None
         self._new_errors: list[tuple[str, str]] = []
         self._unlabelled: set[str] = set()
+        self._paging: str | None = None  # why the last catalogue was cut short, if it was
 
     def adopt(self, old: WorkspacePoller) -> None:
         """Take over what `old`, the same workspace before a config reload, knew: the state of
@@ -267,6 +268,7 @@ class WorkspacePoller:
             self._set_workspace_error(exc)
             return self._snapshot(refreshed=set())
         self._set_workspace_ok()
+        self._note_paging(catalogue.paging)
         selected = self._select(catalogue.workflows)
         unreadable = self._mark_unreadable(catalogue.bad)
         self._log_new_errors()
@@ -611,6 +613,15 @@ class WorkspacePoller:
             )
         self._error = message
         self._up = False
+
+    def _note_paging(self, problem: str | None) -> None:
+        """A catalogue cut short (the client says why): logged when it starts and ends."""
+        ws = self.workspace.name
+        if problem is not None and not same_problem(problem, self._paging):
+            log.warning("List Workflows: %s", problem, extra={"workspace": ws})
+        elif problem is None and self._paging is not None:
+            log.info("List Workflows: paging works again", extra={"workspace": ws})
+        self._paging = problem
 
     def _set_workspace_ok(self) -> None:
         if self._error is not None:

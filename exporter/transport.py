@@ -53,8 +53,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=request.content or None,
                 allow_redirects=False,
-                # Bodies as sent: JSON of a few kB is not worth compressing, and a compressed
-                # body could expand past the size limit after it was checked.
+                # Bodies as sent: the client asks for identity (JSON of a few kB is not worth
+                # compressing) and decodes one compressed anyway itself, within its size limit
+                # (exporter/bodies.py); aiohttp's default would ask for gzip and deflate.
                 skip_auto_headers=_NO_ACCEPT_ENCODING,
             ) as response:
                 declared = response.content_length

@@ -80,6 +80,15 @@ def http_response(status: int, headers: dict[str, str], body: bytes) -> bytes:
     return "\r\n".join(lines).encode("latin-1") + body
 
 
+def raw_reply(status: int, headers: list[tuple[str, str]], body: bytes) -> Raw:
+    """An answer whose header lines are sent as given, `Content-Encoding` too (which `Reply`
+    drops: the fake's bodies are never encoded), then Content-Length and `Connection: close`."""
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    return Raw("\r\n".join(lines).encode("latin-1") + body)
+
+
 _HOP_HEADERS = {"content-length", "connection", "transfer-encoding", "content-encoding"}
 _REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}  # fmt: skip

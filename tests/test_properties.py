@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,9 +44,11 @@ from exporter.models import (
     parse_workflow,
     parse_workflow_page,
 )
+from exporter.runtime import build_poller
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import API, TOKEN, FakeRun, FakeWorkflow, meta
+from tests.helpers import make_config, render_text
 
 FAST = settings(
     derandomize=True,
@@ -235,7 +239,9 @@ RAW = st.one_of(
 def call_client(status: int, headers: dict[str, str], raw: bytes) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.host == "api.onepin.test"
-        return httpx.Response(status, headers=headers, content=raw)
+        # A stream, as the exporter's transport hands it over (`content=` would make httpx
+        # decode a Content-Encoding here, in the handler).
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw))
 
     settings_ = HttpSettings(timeout=5.0, max_concurrency=2, max_retries=0)
 
@@ -264,14 +270,21 @@ def call_client(status: int, headers: dict[str, str], raw: bytes) -> None:
     status=STATUSES,
     content_type=st.sampled_from(["application/json", "text/html", "text/plain", ""]),
     retry_after=st.one_of(st.none(), HEADER_TEXT, st.sampled_from(["1", "-5", "nan", "inf"])),
+    encoding=st.one_of(
+        st.none(),
+        HEADER_TEXT,
+        st.sampled_from(["gzip", "deflate", "identity", "br", "gzip, gzip", "x-gzip, deflate"]),
+    ),
     raw=RAW,
 )
 def test_the_client_gives_a_model_or_an_api_error(
-    status: int, content_type: str, retry_after: str | None, raw: bytes
+    status: int, content_type: str, retry_after: str | None, encoding: str | None, raw: bytes
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     if retry_after is not None:
         headers["Retry-After"] = retry_after
+    if encoding is not None:
+        headers["Content-Encoding"] = encoding
     call_client(status, headers, raw)
 
 
@@ -454,3 +467,173 @@ def test_the_mangled_documents_start_from_ones_that_parse(name: str) -> None:
         "runs_summary": single(summary()),
     }
     assert parse(valid[name]) is not None
+
+
+# --- every endpoint's answer, through a poll and /metrics --------------------------------------
+
+# A hand-written workspace: one workflow with a running and a completed run, so that a poll asks
+# every endpoint the exporter calls. One endpoint at a time answers what hypothesis makes.
+WORKFLOW = {
+    "id": "wf-1", "name": "nightly", "runs_count": 2, "last_run_at": "2026-11-29T11:50:00Z",
+    "last_run_status": "running",
+    "run_status_counts": {"pending": 0, "running": 1, "completed": 1, "failed": 0,
+                          "cancelled": 0, "paused": 0},
+}  # fmt: skip
+RUNS = {
+    "r-2": {"id": "r-2", "run_number": 2, "status": "running", "created_at": "2026-11-29T11:50:00Z",
+            "started_at": "2026-11-29T11:51:00Z", "completed_at": None, "finished_steps": 4,
+            "total_steps": 10, "token_cost": 5, "usage_summary": {"cpu_seconds": 1.5}},
+    "r-1": {"id": "r-1", "run_number": 1, "status": "completed",
+            "created_at": "2026-11-29T11:00:00Z", "started_at": "2026-11-29T11:01:00Z",
+            "completed_at": "2026-11-29T11:09:00Z", "finished_steps": 10, "total_steps": 10,
+            "token_cost": 7, "usage_summary": {"cpu_seconds": 2.5}},
+}  # fmt: skip
+META = {"request_id": "req_p", "timestamp": "2026-11-29T12:00:00Z"}
+
+
+def base_answer(endpoint: str, path: str) -> dict[str, Any]:
+    """The valid answer (a deep copy: the caller may mangle it)."""
+    paging = {"limit": 100, "total": 1, "next": None, "prev": None}
+    if endpoint == "list_workflows":
+        body = {"data": [WORKFLOW], "meta": META, "pagination": paging}
+    elif endpoint == "list_runs":
+        body = {"data": list(RUNS.values()), "meta": META, "pagination": paging}
+    elif endpoint == "get_run_status":
+        body = {"data": RUNS[path.split("/")[-2]], "meta": META}
+    else:
+        body = {"data": VALID_SUMMARY, "meta": META}
+    return copy.deepcopy(body)
+
+
+class _Tracebacks(logging.Handler):
+    """Log records that carry a traceback: the exporter writes one only for a bug."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.found.append(f"{record.getMessage()}: {record.exc_info[1]!r}"[:300])
+
+
+def endpoint_of(path: str) -> str:
+    parts = path.removeprefix("/api/v1/").split("/")
+    if parts == ["workflows"]:
+        return "list_workflows"
+    if parts[-1] == "runs":
+        return "list_runs"
+    return "runs_summary" if parts[-1] == "summary" else "get_run_status"
+
+
+def deep(depth: int, template: str) -> str:
+    return template.replace("DEEP", "[" * depth + "]" * depth)
+
+
+DEEP_BODIES = st.builds(
+    deep,
+    # Past the 64 levels allowed, and past the interpreter's recursion limit (1000 frames).
+    st.sampled_from([65, 300, 990, 1000, 3000]),
+    st.sampled_from([
+        "DEEP", '{"data": DEEP}', '{"data": [DEEP]}', '{"data": {"id": "r-2", "status": DEEP}}',
+        '{"data": [{"id": "wf-1", "name": "x", "run_status_counts": {"a": DEEP}}]}',
+        '{"error": {"code": DEEP, "message": DEEP}, "detail": [{"loc": DEEP, "msg": DEEP}]}',
+        '{"data": [], "pagination": {"limit": DEEP, "total": DEEP}, "meta": DEEP}',
+    ]),
+)  # fmt: skip
+ODD_BODIES = st.sampled_from([
+    "", "null", "[]", "{}", '"\\ud800"', "1" * 5000, '{"data": ' + "9" * 4400 + "}",
+    '{"data": 1e999999}', '{"data": [], "pagination": {"limit": 1, "total": 1e999}}',
+    '{"data": [], "pagination": {"limit": 100, "total": ' + "9" * 4000 + "}}",
+])  # fmt: skip
+
+
+def answers(endpoint: str) -> dict[str, st.SearchStrategy[str]]:
+    """JSON text for `endpoint`, by kind: any JSON, its own answer mangled, another endpoint's
+    answer mangled, nested deep, or odd (huge numbers, lone surrogates, empty)."""
+    own = mutated(lambda: base_answer(endpoint, "/r-2/status"))
+    return {
+        "json": JSON.map(json.dumps),
+        "own": own.map(json.dumps),
+        "other": BODIES.map(json.dumps),
+        "deep": DEEP_BODIES,
+        "odd": ODD_BODIES,
+    }
+
+
+def scrape_with(endpoint: str, status: int, text: str) -> tuple[str, set[str]]:
+    """Two polls of the workspace with `endpoint` answering (status, text), then what /metrics
+    serves for the second: the exposition, and the endpoints that were asked."""
+    asked: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        asked.add(endpoint_of(path))
+        if endpoint_of(path) == endpoint:
+            body = text.encode("utf-8", "surrogatepass")
+            return httpx.Response(status, headers={"Content-Type": "application/json"},
+                                  content=body)  # fmt: skip
+        return httpx.Response(200, json=base_answer(endpoint_of(path), path))
+
+    config = make_config(http="{timeout: 5s, max_concurrency: 2, max_retries: 0}")
+    poller = build_poller(config, transport=httpx.MockTransport(handler))
+
+    async def polls() -> Snapshot:
+        try:
+            await poller.snapshot(5)
+            return await poller.snapshot(5)
+        finally:
+            await poller.aclose()
+
+    tracebacks = _Tracebacks()
+    logging.getLogger("exporter").addHandler(tracebacks)
+    try:
+        snapshot = asyncio.run(polls())
+    finally:
+        logging.getLogger("exporter").removeHandler(tracebacks)
+    assert tracebacks.found == [], "a traceback in the log: the answer reached a bug"
+    return render_text(snapshot, config), asked
+
+
+def test_the_workspace_asks_every_endpoint() -> None:
+    """So that the property below walks every endpoint the exporter calls."""
+    text, asked = scrape_with("none", 200, "")
+    assert asked == {"list_workflows", "list_runs", "get_run_status", "runs_summary"}
+    assert [s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name == "onepin_workflow_up"] == [1.0]  # fmt: skip
+
+
+@pytest.mark.parametrize("endpoint", ["list_workflows", "list_runs", "get_run_status",
+                                      "runs_summary"])  # fmt: skip
+@settings(FAST, max_examples=40)
+@given(
+    data=st.data(),
+    status=st.sampled_from([200, 200, 200, 200, 201, 404, 429, 500]),
+    kind=st.sampled_from(["json", "own", "other", "deep", "odd"]),
+)
+def test_whatever_an_endpoint_answers_metrics_is_a_valid_exposition(
+    endpoint: str, data: st.DataObject, status: int, kind: str
+) -> None:
+    """Issue 11, acceptance 5: nothing the API returns makes /metrics anything but a 200 with
+    an exposition: the poll gives data or a per-endpoint error, never an exception."""
+    # The kind drawn apart: each is tried (drawn from one `one_of`, deep ones were not).
+    text, _ = scrape_with(endpoint, status, data.draw(answers(endpoint)[kind], label="body"))
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    up = [s.value for s in samples if s.name == "onepin_up"]
+    assert len(up) == 1
+    if endpoint != "list_workflows":
+        assert up == [1.0], "only the catalogue can take the workspace down"
+    assert TOKEN not in text
+
+
+@pytest.mark.parametrize("endpoint", ["list_workflows", "list_runs", "get_run_status",
+                                      "runs_summary"])  # fmt: skip
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_past_the_recursion_limit_from_any_endpoint_is_served(
+    endpoint: str, status: int
+) -> None:
+    """The nesting case of issue 11 for every endpoint, not left to what hypothesis draws."""
+    text, _ = scrape_with(endpoint, status, deep(3000, '{"data": DEEP}'))
+    up = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+          if s.name == "onepin_up"]  # fmt: skip
+    assert up == [0.0 if endpoint == "list_workflows" else 1.0]
