@@ -111,6 +111,10 @@ class DeadlineExceeded(ApiError):
     pass
 
 
+class UnusableResponse(ApiError):
+    """A JSON answer in a shape or with a field value that could not be read."""
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `Retry-After` (seconds or an HTTP date); None when absent."""
     value = headers.get("retry-after")
@@ -236,11 +240,13 @@ class OnePinClient:
             bad.update(page.bad)
         return Catalogue(tuple(seen.values()), bad)
 
-    async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
-        """The newest `limit` runs of a workflow, newest first."""
+    async def list_runs(
+        self, workflow_id: str, limit: int, deadline: Deadline, offset: int = 0
+    ) -> Page[Run]:
+        """`limit` runs of a workflow, newest first, skipping the `offset` newest."""
         params = {"sort": "created_at", "order": "desc"}
         path = f"/workflows/{quote(workflow_id, safe='')}/runs"
-        return await self._page("list_runs", path, 0, params, parse_run_page, deadline, limit)
+        return await self._page("list_runs", path, offset, params, parse_run_page, deadline, limit)
 
     async def get_run_status(self, workflow_id: str, run_id: str, deadline: Deadline) -> Run:
         path = f"/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}/status"
@@ -273,7 +279,7 @@ class OnePinClient:
         try:
             return parse(body)
         except DecodeError as exc:
-            raise ApiError(endpoint, f"unexpected response: {exc}") from None
+            raise UnusableResponse(endpoint, f"unexpected response: {exc}") from None
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
         page = parse_workflow_page(body, self._workflow_memo)

@@ -201,6 +201,8 @@ class Run:
     observed_at: float | None = None
     # True when it came from Get Run Status (all fields), False from a List Runs item.
     detailed: bool = False
+    # Fields left out because their values were unusable: "field: what was wrong".
+    problems: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
