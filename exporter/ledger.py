@@ -78,7 +78,7 @@ class RunLedger:
     high_water: int | None = None
     gaps: list[tuple[int, int]] = field(default_factory=list)
     watching: dict[str, Run] = field(default_factory=dict)
-    # Watched runs whose records come from List Runs only (their status record is unusable).
+    # Watched runs whose last status record was unusable: their List Runs items stand in.
     list_only: set[str] = field(default_factory=set)
     recent: array[int] = field(default_factory=lambda: array("q"))
     latest: Run | None = None
@@ -126,7 +126,10 @@ class RunLedger:
             self._remember(run.id)
             self.totals.count(run)
             return True
-        if known is None or run.detailed or not known.detailed or run.status != known.status:
+        if run.detailed:
+            self.list_only.discard(run.id)  # its status record is readable again
+        better = known is None or run.detailed or not known.detailed or run.status != known.status
+        if better or run.id in self.list_only:
             self.watching[run.id] = run
         return False
 

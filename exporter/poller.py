@@ -2,9 +2,10 @@
 
 Per poll and workspace (design §5):
 - one paged List Workflows call: the catalogue tells which workflows have new runs;
-- List Runs only for a workflow whose catalogue entry changed (or that was never listed);
-- Get Run Status for every active run, and once for a run seen terminal for the first time
-  (terminal runs never change: they are cached and counted once);
+- List Runs only for a workflow whose catalogue entry changed (or that was never listed), paged
+  back when more runs finished than one page holds;
+- Get Run Status for every active run, and once for a run seen terminal for the first time;
+  the run ledger (exporter/ledger.py) decides which runs are newly finished, each counted once;
 - Runs Summary only when a workflow's terminal run counts changed, and never again for a
   workspace whose key may not use it (401/403).
 It produces a `Snapshot` of plain data and knows nothing of Prometheus.
@@ -212,7 +213,7 @@ class WorkspacePoller:
         statuses = _Jobs(self.workspace.name)
         outs: dict[str, _Refresh] = {}
         for wid, state in self._states.items():
-            asks = [r.id for r in state.watched() if r.id not in state.ledger.list_only]
+            asks = [r.id for r in state.watched()]
             if asks and self._status_enabled:
                 out = outs[wid] = _Refresh(workflow_id=wid)
                 for run_id in asks:
@@ -482,7 +483,7 @@ class WorkspacePoller:
         newest = max(runs, key=lambda r: r.run_number, default=None)
         want: set[str] = set()
         for run in runs:
-            if run.id in polled or run.id in ledger.list_only or run.id == state.undetailed:
+            if run.id in polled or run.id == state.undetailed:
                 continue
             if not ledger.started:
                 if not run.terminal or run is newest:  # active, or the latest at start-up
@@ -566,7 +567,7 @@ class WorkspacePoller:
                 ledger.seen(run, final=True)
         for rid in out.unusable:
             if rid in ledger.watching:
-                ledger.list_only.add(rid)  # asked for from List Runs from now on
+                ledger.list_only.add(rid)  # listed on every poll until it reads again
             elif ledger.latest is not None and rid == ledger.latest.id:
                 state.undetailed = rid
         if out.error is not None:
