@@ -25,12 +25,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
+import exporter.poller
 from exporter.runtime import build_poller
 from tests.helpers import exposition, make_config, poll, samples
 from tests.runview import API, TERMINAL, TOKEN, RunView, VRun
 
 WORKFLOWS = ("wf-0", "wf-1", "wf-2")
 RECENT_RUNS = 3
+# Paging back after a burst, made small so that a burst takes several polls to catch up with:
+# one page of 4 runs per workflow and poll (a burst is at most 4 * RECENT_RUNS + 3 runs).
+PAGE_BACK = 4
+MAX_CATCH_UP_POLLS = 40
 GOOD = (100, 250, 1.5, 0.5, 0)
 BAD = (-1000, float("nan"), float("inf"), "12", True, None)
 COUNTERS = ("finished", "token_cost", "cpu_seconds", "duration_count", "duration_sum")
@@ -65,6 +70,8 @@ class WatchedView(RunView):
 class CountingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
+        self.saved = exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK
+        exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK = PAGE_BACK, 1
         self.view = WatchedView()
         collection = f"{{min_interval: 0s, recent_runs: {RECENT_RUNS}, runs_summary: false}}"
         # No retries: an outage answers at once (a retry would sleep its backoff).
@@ -80,6 +87,9 @@ class CountingMachine(RuleBasedStateMachine):
         for wf, runs in zip(self.view.workflows.values(), history, strict=True):
             for _ in range(runs):
                 wf.add("completed", at=self.tick())
+
+    def teardown(self) -> None:
+        exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK = self.saved
 
     def tick(self, seconds: int = 7) -> int:
         self.now += seconds
@@ -129,19 +139,30 @@ class CountingMachine(RuleBasedStateMachine):
 
     @rule()
     def scrape(self) -> None:
+        self.poll_and_check()
+
+    def poll_and_check(self) -> str:
+        """One poll with the faults set since the last; they end with it."""
         text = exposition(poll(self.poller, timeout=60))
         for wf in self.view.workflows.values():
             wf.hidden = 0
         self.view.missing.clear()
         self.view.down = False
         self.check(text, exact=False)
+        return text
 
     @rule()
     def settle(self) -> None:
-        """Faults over: by the second poll every counter is exactly the truth (the first may
-        find a status record unusable, and read that run from List Runs the next)."""
-        self.scrape()
-        self.check(exposition(poll(self.poller, timeout=60)), exact=True)
+        """Faults over: once a poll changes nothing, every counter is exactly the truth (bursts
+        are paged back over several polls, each making progress; a status record found unusable
+        in one poll is read from List Runs the next)."""
+        text, before = "", None
+        for _ in range(MAX_CATCH_UP_POLLS):
+            text = self.poll_and_check()
+            if self.shown(text) == before:
+                break
+            before = self.shown(text)
+        self.check(text, exact=True)
 
     # --- the checks ---------------------------------------------------------------------------
 
