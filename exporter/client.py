@@ -119,6 +119,10 @@ class DeadlineExceeded(ApiError):
     pass
 
 
+class UnusableResponse(ApiError):
+    """A JSON answer in a shape or with a field value that could not be read."""
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `Retry-After` (seconds or an HTTP date); None when absent."""
     value = headers.get("retry-after")
@@ -255,11 +259,13 @@ class OnePinClient:
             "list_workflows", "/workflows", offset, _BY_NAME, self._parse_workflows, deadline
         )
 
-    async def list_runs(self, workflow_id: str, limit: int, deadline: Deadline) -> Page[Run]:
-        """The newest `limit` runs of a workflow, newest first."""
+    async def list_runs(
+        self, workflow_id: str, limit: int, deadline: Deadline, offset: int = 0
+    ) -> Page[Run]:
+        """`limit` runs of a workflow, newest first, skipping the `offset` newest."""
         params = {"sort": "created_at", "order": "desc"}
         path = f"/workflows/{quote(workflow_id, safe='')}/runs"
-        return await self._page("list_runs", path, 0, params, parse_run_page, deadline, limit)
+        return await self._page("list_runs", path, offset, params, parse_run_page, deadline, limit)
 
     async def get_run_status(self, workflow_id: str, run_id: str, deadline: Deadline) -> Run:
         path = f"/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}/status"
@@ -291,7 +297,9 @@ class OnePinClient:
         try:
             return parse(body)
         except DecodeError as exc:  # it quotes values from the body
-            raise self._error(endpoint, f"unexpected response: {exc}") from None
+            raise self._error(
+                endpoint, f"unexpected response: {exc}", kind=UnusableResponse
+            ) from None
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
         page = parse_workflow_page(body, self._workflow_memo)
@@ -427,11 +435,12 @@ class OnePinClient:
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        kind: type[ApiError] = ApiError,
     ) -> ApiError:
         """An ApiError from API text: the one place where that text enters the exporter, so it
         is redacted, escaped and bounded here, and every sink sees it so."""
         clean = self._redactor().clean
-        return ApiError(
+        return kind(
             endpoint,
             clean(message),
             status,

@@ -2,9 +2,10 @@
 
 Per poll and workspace (design §5):
 - one paged List Workflows call: the catalogue tells which workflows have new runs;
-- List Runs only for a workflow whose catalogue entry changed (or that was never listed);
-- Get Run Status for every active run, and once for a run seen terminal for the first time
-  (terminal runs never change: they are cached and counted once);
+- List Runs only for a workflow whose catalogue entry changed (or that was never listed), paged
+  back when more runs finished than one page holds;
+- Get Run Status for every active run, and once for a run seen terminal for the first time;
+  the run ledger (exporter/ledger.py) decides which runs are newly finished, each counted once;
 - Runs Summary only when a workflow's terminal run counts changed, and never again for a
   workspace whose key may not use it (401/403).
 It produces a `Snapshot` of plain data and knows nothing of Prometheus.
@@ -16,17 +17,16 @@ import asyncio
 import logging
 import re
 import time
-from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from exporter.client import ApiError, Deadline, OnePinClient
+from exporter.client import PAGE_LIMIT, ApiError, Deadline, OnePinClient, UnusableResponse
 from exporter.config import CollectionSettings, Workspace
+from exporter.ledger import RunLedger
 from exporter.models import TERMINAL_STATUSES, Run, RunsSummary, Workflow
-from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, Histogram
+from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 
 log = logging.getLogger("exporter.poller")
 _TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
@@ -34,6 +34,10 @@ _TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
 MAX_ERROR_LINES = 5
+# List Runs pages (of PAGE_LIMIT runs) asked per workflow and poll to catch up with a burst
+# larger than collection.recent_runs; what does not fit is asked for at the next polls.
+MAX_PAGES_BACK = 3
+_FIELD_PREFIX = re.compile(r"^(unexpected response: )?(data(\[\d+\])?\.)?")
 _REQUEST_ID = re.compile(r" \(request_id [^)]*\)")
 # A 5xx storm alternates 500, 502, 503...: one problem, not three.
 _SERVER_ERROR = re.compile(r"HTTP 5\d\d( [A-Z_]+)?( .*)?$")
@@ -51,77 +55,39 @@ def _problem(text: str) -> str:
 
 
 @dataclass(slots=True)
-class _Totals:
-    finished: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TERMINAL_STATUSES, 0))
-    duration: Histogram = field(default_factory=lambda: Histogram(RUN_DURATION_BUCKETS))
-    token_cost: float = 0.0
-    cpu_seconds: float = 0.0
-    frozen: WorkflowTotals | None = None
-
-    def count(self, run: Run) -> None:
-        self.frozen = None
-        self.finished[run.status] = self.finished.get(run.status, 0) + 1
-        duration = run.duration()
-        if duration is not None:
-            self.duration.observe(duration)
-        self.token_cost += run.token_cost or 0.0
-        self.cpu_seconds += run.usage_value("cpu_seconds") or 0.0
-
-    def freeze(self) -> WorkflowTotals:
-        """An immutable copy, the same object while nothing was counted."""
-        if self.frozen is None:
-            self.frozen = WorkflowTotals(
-                dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
-            )
-        return self.frozen
-
-
-@dataclass(slots=True)
 class _WorkflowState:
     """What is known of one workflow between polls."""
 
     id: str
     name: str
     listed_fingerprint: tuple[int | None, float | None] | None = None
-    listed: bool = False
-    # Active runs and the latest run; of older finished runs (the window of the last run
-    # list) only what counting each finish once needs: their ids, as 64-bit hashes (8 bytes
-    # each instead of ~150 for a string in a set; a mistake needs two of one workflow's
-    # recent run ids to collide).
-    runs: dict[str, Run] = field(default_factory=dict)
-    done: array[int] = field(default_factory=lambda: array("q"))
+    # Which runs are counted, which are watched (active), and the latest one.
+    ledger: RunLedger = field(default_factory=RunLedger)
     summary: RunsSummary | None = None
     summary_key: object = None
     status_counts: Mapping[str, int] | None = None
-    totals: _Totals = field(default_factory=_Totals)
     last_success: float | None = None
     error: str | None = None
+    # The latest run's id when its status record is unusable: not asked for again.
+    undetailed: str | None = None
+    # Fields of this workflow's runs whose bad values were logged (once each).
+    problems: set[str] = field(default_factory=set)
     # The last snapshot handed out, reused while nothing changed (the collector caches its
     # rendered lines by object): (up, has_data, error) it was made for, and the snapshot.
     published: tuple[tuple[bool, bool, str | None], WorkflowSnapshot] | None = None
-    _active: list[Run] | None = None
+    _watched: list[Run] | None = None
 
-    def latest(self) -> Run | None:
-        return max(self.runs.values(), key=lambda r: r.run_number, default=None)
+    def watched(self) -> list[Run]:
+        """The runs whose finish is still to be counted (cached: asked for several times)."""
+        if self._watched is None:
+            self._watched = list(self.ledger.watching.values())
+        return self._watched
 
     def active(self) -> list[Run]:
-        """The runs not yet terminal (cached: asked for several times per poll)."""
-        if self._active is None:
-            self._active = [r for r in self.runs.values() if not r.terminal]
-        return self._active
+        return [r for r in self.watched() if not r.terminal]
 
-    def known_terminal(self, run_id: str) -> bool:
-        run = self.runs.get(run_id)
-        return run.terminal if run is not None else hash(run_id) in self.done
-
-    def prune(self) -> None:
-        """Keep whole Run objects only for active runs and the latest one."""
-        latest = self.latest()
-        for rid, run in list(self.runs.items()):
-            if run.terminal and run is not latest:
-                del self.runs[rid]
-                self.done.append(hash(rid))
-        self._active = None
+    def changed(self) -> None:
+        self.published, self._watched = None, None
 
 
 @dataclass(slots=True)
@@ -131,6 +97,10 @@ class _Refresh:
     listed: tuple[Run, ...] | None = None
     statuses: dict[str, Run] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    # Ranges of run numbers `listed` shows every run of (see RunLedger.listed).
+    covered: list[tuple[int, int]] = field(default_factory=list)
+    # Runs whose status record was unusable (id -> the problem), or refused (401/403).
+    unusable: dict[str, str] = field(default_factory=dict)
     summary: RunsSummary | None = None
     summary_key: object = None
     error: ApiError | None = None
@@ -215,6 +185,7 @@ class WorkspacePoller:
         self._clock = clock
         self._states: dict[str, _WorkflowState] = {}
         self._summary_enabled = settings.runs_summary
+        self._status_enabled = True
         self._auth_failures = 0
         self._auth_retry_at = 0.0
         self._error: str | None = None
@@ -256,10 +227,11 @@ class WorkspacePoller:
         statuses = _Jobs(self.workspace.name)
         outs: dict[str, _Refresh] = {}
         for wid, state in self._states.items():
-            if state.active():
+            asks = [r.id for r in state.watched()]
+            if asks and self._status_enabled:
                 out = outs[wid] = _Refresh(workflow_id=wid)
-                for run in state.active():
-                    self._ask_status(statuses, state, run.id, out, deadline)
+                for run_id in asks:
+                    self._ask_status(statuses, state, run_id, out, deadline)
         statuses.start(self.client.max_concurrency)
         try:
             catalogue = await self.client.list_workflows(deadline)
@@ -272,16 +244,33 @@ class WorkspacePoller:
         selected = self._select(catalogue.workflows)
         unreadable = self._mark_unreadable(catalogue.bad)
         self._log_new_errors()
-        configured = {ref.id for ref in self.workspace.workflows or ()}
-        for wid in list(self._states):
-            if wid not in selected and wid not in configured and wid not in unreadable:
-                del self._states[wid]  # gone from the API, or no longer selected
+        self._forget(catalogue.workflows, selected, unreadable)
         for wid in outs.keys() - selected.keys():
             outs.pop(wid).dropped = True
         refreshed = await self._refresh_all(selected, deadline, statuses, outs)
         self._last_duration = self._clock() - started
         self._polled_at = time.time()
         return self._snapshot(refreshed)
+
+    def _forget(
+        self, listed: Iterable[Workflow], selected: Mapping[str, Workflow], unreadable: set[str]
+    ) -> None:
+        """Drop the workflows no longer selected. One missing from the catalogue (a page shift,
+        a lagging replica) is kept, with its counters, until collection.stale_after."""
+        configured = {ref.id for ref in self.workspace.workflows or ()}
+        present = {wf.id for wf in listed}
+        now = self._clock()
+        for wid, state in list(self._states.items()):
+            if wid in selected or wid in configured or wid in unreadable:
+                continue
+            if wid in present or not self._fresh(state, now):
+                del self._states[wid]  # no longer selected, or gone for stale_after
+            else:
+                self._set_error(state, "missing from the workflow list; kept until stale_after")
+
+    def _fresh(self, state: _WorkflowState, now: float) -> bool:
+        last = state.last_success
+        return last is not None and now - last <= self.settings.stale_after
 
     def _select(self, workflows: Iterable[Workflow]) -> dict[str, Workflow]:
         ws = self.workspace
@@ -356,7 +345,8 @@ class WorkspacePoller:
                 out = outs.setdefault(wid, _Refresh(workflow_id=wid))
                 lists.add(out, partial(self._list, state, out, deadline, statuses))
                 continue
-            extra = self._to_fetch(state, state.runs.values(), out.asked if out else set())
+            latest = [state.ledger.latest] if state.ledger.latest is not None else []
+            extra = self._to_fetch(state, latest, out.asked if out else set())
             if out is None and not extra and not self._wants_summary(state, entry, 0):
                 # Idle and unchanged: no request, and no job either (thousands per poll).
                 self._refreshed(state, entry)
@@ -425,45 +415,110 @@ class WorkspacePoller:
     ) -> None:
         try:
             out.statuses[run_id] = await self.client.get_run_status(workflow_id, run_id, deadline)
+        except UnusableResponse as exc:
+            out.unusable[run_id] = exc.message  # its List Runs item stands in for it
         except ApiError as exc:
             if exc.not_found:
                 out.gone.add(run_id)
-            raise
+            if not exc.unauthorized:
+                raise
+            out.unusable[run_id] = ""  # refused: told once per workspace, below
+            if self._status_enabled:
+                self._status_enabled = False
+                log.warning(
+                    "Get Run Status is not allowed for this key; runs are read from List Runs "
+                    "(status, steps, usage; no token cost)",
+                    extra={"workspace": self.workspace.name, "error": str(exc)},
+                )
 
     async def _list(
         self, state: _WorkflowState, out: _Refresh, deadline: Deadline, statuses: _Jobs
     ) -> None:
-        page = await self.client.list_runs(state.id, self.settings.recent_runs, deadline)
-        out.listed = page.items
-        for rid in self._to_fetch(state, page.items, out.asked):  # usually none, or one
+        limit = self.settings.recent_runs
+        runs = list((await self.client.list_runs(state.id, limit, deadline)).items)
+        if runs:
+            numbers = [run.run_number for run in runs]
+            top, low = max(numbers), min(numbers)
+            out.covered.append((1 if len(runs) < limit else low, top))
+            if len(runs) >= limit and state.ledger.started:
+                runs += await self._page_back(state, (top, low, len(runs)), deadline, out.covered)
+        out.listed = tuple(runs)
+        for rid in self._to_fetch(state, runs, out.asked):  # usually none, or one
             self._ask_status(statuses, state, rid, out, deadline)
         statuses.start(self.client.max_concurrency)
 
+    async def _page_back(
+        self,
+        state: _WorkflowState,
+        first: tuple[int, int, int],
+        deadline: Deadline,
+        covered: list[tuple[int, int]],
+    ) -> list[Run]:
+        """Older runs the ledger still wants (a burst larger than recent_runs): pages of List
+        Runs, newest first, at offsets estimated from run numbers (numbered one by one, so the
+        run numbered n sits near offset top - n), up to MAX_PAGES_BACK within the deadline.
+        Every page shows all runs between its lowest and highest number; a page adjacent to the
+        ones before also shows that none lie between. The rest waits for the next poll."""
+        top, low, end = first  # the first page: highest and lowest number, length
+        got: list[Run] = []
+        shift = 0  # how far the estimate overshot (runs deleted, numbers skipped, lag)
+        for _ in range(MAX_PAGES_BACK):
+            need = state.ledger.open_below(low, listed_only=not self._status_enabled)
+            if need is None or deadline.expired():
+                break
+            at = max(end, top - need - shift)
+            try:
+                items = (await self.client.list_runs(state.id, PAGE_LIMIT, deadline, at)).items
+            except ApiError:
+                break  # what arrived is kept; the rest next poll
+            got += items
+            numbers = [run.run_number for run in items] or [low]
+            lowest, highest = min(numbers), max(numbers)
+            covered.append((lowest, highest))
+            if at == end or lowest <= need <= highest:
+                bottom = 1 if len(items) < PAGE_LIMIT else lowest  # short: the oldest is in
+                covered.append((bottom, low - 1 if at == end else highest))
+                low = min(low, bottom)
+                end += len(items) if at == end else 0
+                if len(items) < PAGE_LIMIT:
+                    break
+            elif items and lowest > need:
+                shift -= lowest - need  # not deep enough (more runs than numbers tell)
+            else:
+                shift += need - highest if items else PAGE_LIMIT  # too deep
+        return got
+
     def _to_fetch(self, state: _WorkflowState, runs: Iterable[Run], polled: set[str]) -> set[str]:
-        """Runs that need Get Run Status, beyond the active ones already being polled."""
+        """Runs that need Get Run Status, beyond the watched ones already being asked about."""
+        if not self._status_enabled:
+            return set()
+        ledger = state.ledger
         runs = list(runs)
-        latest = max(runs, key=lambda r: r.run_number, default=None)
+        latest = ledger.latest
+        newest = max(runs, key=lambda r: r.run_number, default=None)
         want: set[str] = set()
         for run in runs:
-            if run.id in polled:
+            if run.id in polled or run.id == state.undetailed:
                 continue
-            if state.known_terminal(run.id):
-                known = state.runs.get(run.id)
-                if known is not None and not known.detailed and run is latest:
-                    want.add(run.id)  # the latest run's cost needs its full status, once
-                continue
-            if not run.terminal:
-                want.add(run.id)
-            elif state.listed or run is latest:
-                # Finished since the last poll (counted once), or the latest at start-up.
-                want.add(run.id)
+            if not ledger.started:
+                if not run.terminal or run is newest:  # active, or the latest at start-up
+                    want.add(run.id)
+            elif run.id in ledger.watching or ledger.is_open(run):
+                want.add(run.id)  # active, or finished since the last poll (counted once)
+            elif latest is not None and run.id == latest.id and not latest.detailed:
+                want.add(run.id)  # the latest run's cost needs its full status, once
         return want
 
-    @staticmethod
-    def _must_list(state: _WorkflowState, entry: Workflow) -> bool:
-        """List runs when the catalogue says a run was created (or cannot tell)."""
+    def _must_list(self, state: _WorkflowState, entry: Workflow) -> bool:
+        """List runs when the catalogue says a run was created (or cannot tell), or when the
+        ledger still wants runs only List Runs can give."""
+        ledger = state.ledger
+        if not ledger.started or ledger.gaps or ledger.list_only:
+            return True
+        if ledger.watching and not self._status_enabled:
+            return True
         fingerprint = entry.fingerprint()
-        return not state.listed or fingerprint is None or fingerprint != state.listed_fingerprint
+        return fingerprint is None or fingerprint != state.listed_fingerprint
 
     @staticmethod
     def _summary_key(entry: Workflow, statuses_seen: int) -> object:
@@ -498,65 +553,61 @@ class WorkspacePoller:
                 )
 
     def _apply(self, state: _WorkflowState, entry: Workflow, out: _Refresh) -> None:
-        """Merge a refresh into the state, counting each newly finished run exactly once."""
-        if out.listed is not None or out.statuses or out.gone or out.summary is not None:
+        """Merge a refresh into the state; the ledger counts each newly finished run once."""
+        ledger = state.ledger
+        if out.listed is not None or out.statuses or out.gone or out.unusable:
+            state.changed()
+        if out.summary is not None:
             state.published = None
-        previous = dict(state.runs)
-        previous_done = state.done
-        unfinished_list = False
-        if out.listed is not None:
-            window: dict[str, Run] = {}
-            done = array("q")
-            for run in out.listed:
-                known = previous.get(run.id)
-                if hash(run.id) in previous_done:
-                    done.append(hash(run.id))  # finished and already counted
-                elif known is not None and (known.terminal or known.detailed):
-                    window[run.id] = known  # cached detail; terminal runs never change
-                elif run.terminal and state.listed and run.id not in out.statuses:
-                    # Finished since the last poll, but its status did not arrive: it is left
-                    # out, and the list asked for again, so that it is counted next time.
-                    unfinished_list = True
-                else:
-                    window[run.id] = run
-            # Active runs older than the window stay watched until they end.
-            for run in state.active():
-                window.setdefault(run.id, run)
-            state.runs, state.done = window, done
+        self._log_problems(state, out)
         for rid in out.gone:
-            state.runs.pop(rid, None)
-        for rid, run in out.statuses.items():
-            known = previous.get(rid)
-            if hash(rid) in previous_done or (known is not None and known.terminal):
-                if not run.terminal:
-                    log.warning(
-                        "run went back from terminal to active; keeping its final state",
-                        extra={
-                            "workspace": self.workspace.name,
-                            "workflow_id": state.id,
-                            "run_id": rid,
-                            "status": run.status,
-                        },
-                    )
-                elif known is not None and not known.detailed and rid in state.runs:
-                    state.runs[rid] = run  # same final state, now with every field
-                continue
-            # Counted when seen finishing: it was active before, or is new since start-up.
-            if run.terminal and (state.listed or known is not None):
-                state.totals.count(run)
-            state.runs[rid] = run
-        if state.published is None:
-            state.prune()
-        if out.listed is not None and not unfinished_list:
-            # The list itself arrived: active runs missing a status are asked for next time.
-            state.listed = True
+            ledger.forget(rid)
+        listed: set[str] = set()
+        if out.listed is not None:
+            # A list item is final (counted as it is) when no status record can be had for it.
+            no_status = not self._status_enabled
+            records = []
+            for run in out.listed:
+                listed.add(run.id)
+                status = out.statuses.get(run.id)
+                if status is not None:
+                    records.append((status, True))
+                else:
+                    final = no_status or run.id in out.unusable or run.id in ledger.list_only
+                    records.append((run, final))
+            ledger.listed(records, out.covered)
             state.listed_fingerprint = entry.fingerprint()
+        for rid, run in out.statuses.items():
+            if rid not in listed:
+                ledger.seen(run, final=True)
+        for rid in out.unusable:
+            if rid in ledger.watching:
+                ledger.list_only.add(rid)  # listed on every poll until it reads again
+            elif ledger.latest is not None and rid == ledger.latest.id:
+                state.undetailed = rid
         if out.error is not None:
             self._set_error(state, str(out.error))
             return
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
         self._refreshed(state, entry)
+
+    def _log_problems(self, state: _WorkflowState, out: _Refresh) -> None:
+        """Bad values in runs, once per workflow and field (they come back every poll)."""
+        found = [(rid, problem) for rid, problem in out.unusable.items() if problem]
+        for run in (*(out.listed or ()), *out.statuses.values()):
+            found += [(run.id, problem) for problem in run.problems]
+        for rid, problem in found:
+            text = _FIELD_PREFIX.sub("", problem)
+            where = text.split(":", 1)[0]
+            if where in state.problems or len(state.problems) >= MAX_ERROR_LINES * 4:
+                continue
+            state.problems.add(where)
+            log.warning(
+                "run data left out: %s",
+                text,
+                extra={"workspace": self.workspace.name, "workflow_id": state.id, "run_id": rid},
+            )
 
     def _refreshed(self, state: _WorkflowState, entry: Workflow) -> None:
         """The workflow's data is current (all of it, for an idle workflow)."""
@@ -636,11 +687,8 @@ class WorkspacePoller:
         now = self._clock()
         workflows = []
         for state in self._states.values():
-            fresh = state.last_success is not None and (
-                now - state.last_success <= self.settings.stale_after
-            )
             up = state.id in refreshed
-            workflows.append(self._workflow_snapshot(state, up, up or fresh))
+            workflows.append(self._workflow_snapshot(state, up, up or self._fresh(state, now)))
         return WorkspaceSnapshot(
             name=self.workspace.name,
             up=self._up,
@@ -665,7 +713,7 @@ class WorkspacePoller:
     def _build_workflow_snapshot(
         self, state: _WorkflowState, up: bool, has_data: bool
     ) -> WorkflowSnapshot:
-        totals = state.totals.freeze()
+        totals = state.ledger.totals.freeze()
         if not has_data:
             error = state.error or self._error or "not refreshed yet"
             return WorkflowSnapshot(state.id, state.name, False, False, totals, error=error)
@@ -684,7 +732,7 @@ class WorkspacePoller:
             status_counts=counts,
             pass_ratio=pass_ratio,
             average_duration=summary.average_duration_seconds if summary else None,
-            last_run=state.latest(),
+            last_run=state.ledger.latest,
             active_runs=active if self.settings.run_series else (),
             error=None if up else (state.error or self._error or "not refreshed"),
         )

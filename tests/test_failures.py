@@ -74,7 +74,9 @@ def test_a_rejected_key_backs_off_instead_of_burning_quota() -> None:
     assert len(fake.requests) == 1
 
 
-def test_a_workflow_whose_run_fails_to_decode_is_marked_and_others_are_not() -> None:
+def test_a_run_whose_status_fails_to_decode_is_shown_from_its_list_item() -> None:
+    """Issue "Trust": an unusable status record no longer takes the workflow down (it wedged
+    it for good); the run is shown, and counted when it ends, from its List Runs item."""
     fake = FakeOnePin(standard_workspace())
 
     def bad_status(request: httpx.Request) -> httpx.Response | None:
@@ -84,7 +86,8 @@ def test_a_workflow_whose_run_fails_to_decode_is_marked_and_others_are_not() -> 
 
     fake.overrides.append(bad_status)
     text = exposition(poll(poller_for(fake)))
-    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 0
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 1
+    assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
     assert value(text, "onepin_workflow_up", workflow_id="wf-pending") == 1
     assert value(text, "onepin_run_status", run_id="r-pend-1", status="pending") == 1
 

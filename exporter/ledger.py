@@ -1,0 +1,190 @@
+"""The run ledger: which runs of one workflow are newly finished, so what each counter adds.
+
+Pure bookkeeping: no I/O, no clock, no logging. The poller hands it what each poll saw (List Runs
+pages, Get Run Status records) and it decides, so that a run is counted exactly once whatever the
+API shows. It remembers, per workflow:
+
+- `high_water`: the highest run number any listing showed. A run at or below it is decided
+  (counted, or history from before the exporter first listed the workflow) unless it is watched
+  or its number lies in a gap. Lagging replicas that hide the newest runs, runs re-appearing and
+  `run_number` going backwards therefore count nothing twice.
+- `gaps`: ranges of run numbers below `high_water` that no listing has shown yet (a burst larger
+  than one page). The poller pages back through List Runs to fill them, and may take several
+  polls; an outage of any length leaves the mark and the gaps where they were.
+- `watching`: runs seen not finished (or finished while their status record is still to come):
+  each is counted once, when a final record of it arrives.
+- `recent`: hashes of the ids of the last runs counted, a guard against a counted run coming back
+  under another number. 8 bytes each (the poller holds thousands of workflows).
+
+The first listing of a workflow only sets the mark: what is finished then is history, as after a
+restart, and is not counted. Counted values are taken defensively: a negative, NaN or infinite
+token cost, CPU time or duration adds nothing, so a counter never goes down.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from exporter.models import TERMINAL_STATUSES, Run
+from exporter.snapshot import WorkflowTotals
+from exporter.stats import RUN_DURATION_BUCKETS, Histogram
+
+RECENT_IDS = 32  # counted run ids remembered per workflow
+MAX_GAPS = 16  # unseen ranges kept per workflow; beyond, the oldest is given up
+
+
+def addable(value: float | None) -> float | None:
+    """A value a counter may add: finite and not negative; None otherwise."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+@dataclass(slots=True)
+class Totals:
+    """What the counters of one workflow show: the runs this process saw finish."""
+
+    finished: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TERMINAL_STATUSES, 0))
+    duration: Histogram = field(default_factory=lambda: Histogram(RUN_DURATION_BUCKETS))
+    token_cost: float = 0.0
+    cpu_seconds: float = 0.0
+    frozen: WorkflowTotals | None = None
+
+    def count(self, run: Run) -> None:
+        self.frozen = None
+        self.finished[run.status] = self.finished.get(run.status, 0) + 1
+        duration = addable(run.duration())
+        if duration is not None:
+            self.duration.observe(duration)
+        self.token_cost += addable(run.token_cost) or 0.0
+        self.cpu_seconds += addable(run.usage_value("cpu_seconds")) or 0.0
+
+    def freeze(self) -> WorkflowTotals:
+        """An immutable copy, the same object while nothing was counted."""
+        if self.frozen is None:
+            self.frozen = WorkflowTotals(
+                dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
+            )
+        return self.frozen
+
+
+@dataclass(slots=True)
+class RunLedger:
+    """One workflow's runs: what is counted, what is watched, and the latest run."""
+
+    high_water: int | None = None
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    watching: dict[str, Run] = field(default_factory=dict)
+    # Watched runs whose last status record was unusable: their List Runs items stand in.
+    list_only: set[str] = field(default_factory=set)
+    recent: array[int] = field(default_factory=lambda: array("q"))
+    latest: Run | None = None
+    totals: Totals = field(default_factory=Totals)
+
+    @property
+    def started(self) -> bool:
+        """A first listing arrived: from now on, runs that finish are counted."""
+        return self.high_water is not None
+
+    def listed(
+        self, records: Iterable[tuple[Run, bool]], covered: Sequence[tuple[int, int]]
+    ) -> list[Run]:
+        """What one poll's List Runs pages showed, newest first: each run's best record, and
+        whether that record is final (a status record, or a list item when no status record can
+        be had); `covered` are the ranges of run numbers the pages showed every run of.
+        Returns the runs counted now."""
+        records = list({run.id: (run, final) for run, final in records}.values())
+        top = max((run.run_number for run, _final in records), default=None)
+        if self.high_water is None:
+            for run, _final in records:
+                self._offer_latest(run)
+                if not run.terminal:
+                    self.watching[run.id] = run
+            self.high_water = top or 0
+            return []
+        counted = [run for run, final in records if self.seen(run, final)]
+        if top is not None and top > self.high_water:
+            self.gaps.insert(0, (self.high_water + 1, top))
+            self.high_water = top
+        for low, high in covered:
+            self.gaps = _without(self.gaps, low, high)
+        del self.gaps[MAX_GAPS:]
+        return counted
+
+    def seen(self, run: Run, final: bool) -> bool:
+        """One record of a run; True when it was counted now."""
+        self._offer_latest(run)
+        known = self.watching.get(run.id)
+        if known is None and not self.is_open(run):
+            return False  # counted already, or history
+        if run.terminal and final:
+            self.watching.pop(run.id, None)
+            self.list_only.discard(run.id)
+            self._remember(run.id)
+            self.totals.count(run)
+            return True
+        if run.detailed:
+            self.list_only.discard(run.id)  # its status record is readable again
+        better = known is None or run.detailed or not known.detailed or run.status != known.status
+        if better or run.id in self.list_only:
+            self.watching[run.id] = run
+        return False
+
+    def is_open(self, run: Run) -> bool:
+        """Not decided yet: above the mark or in a gap, and not counted lately."""
+        if self.high_water is None or hash(run.id) in self.recent:
+            return False
+        number = run.run_number
+        return number > self.high_water or any(lo <= number <= hi for lo, hi in self.gaps)
+
+    def open_below(self, number: int, listed_only: bool = False) -> int | None:
+        """The highest run number below `number` still wanted from List Runs: not yet shown, or
+        a watched run whose record only List Runs gives (all watched, with `listed_only`)."""
+        if self.high_water is None:
+            return None
+        wanted = [number - 1] if self.high_water + 1 < number else []
+        wanted += [min(high, number - 1) for low, high in self.gaps if low < number]
+        wanted += [
+            run.run_number
+            for run in self.watching.values()
+            if run.run_number < number and (listed_only or run.id in self.list_only)
+        ]
+        return max(wanted, default=None)
+
+    def forget(self, run_id: str) -> None:
+        """A watched run the API no longer knows (404): stop watching it."""
+        self.watching.pop(run_id, None)
+        self.list_only.discard(run_id)
+
+    def _remember(self, run_id: str) -> None:
+        self.recent.append(hash(run_id))
+        if len(self.recent) > RECENT_IDS:
+            del self.recent[: len(self.recent) - RECENT_IDS]
+
+    def _offer_latest(self, run: Run) -> None:
+        """The latest run (highest number) only moves forward; its record only gets better."""
+        latest = self.latest
+        if latest is None or run.run_number > latest.run_number:
+            self.latest = run
+            return
+        if run.id != latest.id or (latest.terminal and not run.terminal):
+            return  # an older run, or the latest seen again as it was before it ended
+        if run.detailed or not latest.detailed or run.status != latest.status:
+            self.latest = run
+
+
+def _without(gaps: list[tuple[int, int]], low: int, high: int) -> list[tuple[int, int]]:
+    """The ranges less [low, high]."""
+    out = []
+    for lo, hi in gaps:
+        if hi < low or lo > high:
+            out.append((lo, hi))
+            continue
+        if lo < low:
+            out.append((lo, low - 1))
+        if hi > high:
+            out.append((high + 1, hi))
+    return out

@@ -1,0 +1,224 @@
+"""The run ledger's decisions, as tables: what each sequence of observations counts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from exporter.ledger import MAX_GAPS, RECENT_IDS, RunLedger, Totals, addable
+from exporter.models import Run
+
+
+def run(number: int, status: str = "completed", *, detailed: bool = True, **fields: object) -> Run:
+    """Run number n, id r<n>, 100 s long, 10 tokens and 2 CPU seconds unless told."""
+    base = Run(
+        id=f"r{number}",
+        run_number=number,
+        status=status,
+        created_at=0.0,
+        started_at=1000.0 * number,
+        completed_at=1000.0 * number + 100 if status in ("completed", "failed") else None,
+        token_cost=10.0,
+        usage={"cpu_seconds": 2.0},
+        detailed=detailed,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def listing(*runs: Run, final: bool = True) -> list[tuple[Run, bool]]:
+    return [(r, final) for r in runs]
+
+
+def span(runs: list[tuple[Run, bool]], short: bool = False) -> list[tuple[int, int]]:
+    """The numbers a page of these runs shows every run of (down to 1 when `short`)."""
+    numbers = [r.run_number for r, _ in runs]
+    return [(1 if short else min(numbers), max(numbers))] if numbers else []
+
+
+def page(*runs: Run, final: bool = True, short: bool = False) -> tuple[str, object]:
+    items = listing(*runs, final=final)
+    return ("list", (items, span(items, short)))
+
+
+def status(r: Run, final: bool = True) -> tuple[str, object]:
+    return ("seen", (r, final))
+
+
+def counted_numbers(ledger: RunLedger, steps: list[tuple[str, object]]) -> list[list[int]]:
+    out = []
+    for kind, arg in steps:
+        if kind == "list":
+            items, covered = arg  # type: ignore[misc]
+            out.append([r.run_number for r in ledger.listed(items, covered)])
+        elif kind == "seen":
+            r, final = arg  # type: ignore[misc]
+            out.append([r.run_number] if ledger.seen(r, final) else [])
+        else:
+            ledger.forget(str(arg))
+            out.append([])
+    return out
+
+
+CASES: dict[str, tuple[list[tuple[str, object]], list[list[int]]]] = {
+    "first listing is history": (
+        [page(run(1), run(2, "failed"), short=True), page(run(1), run(2, "failed"), short=True)],
+        [[], []],
+    ),
+    "a new run is counted when it finishes, once": (
+        [page(run(1), short=True), page(run(2, "running"), run(1)), status(run(2, "failed")),
+         status(run(2, "failed")), page(run(2, "failed"), run(1))],
+        [[], [], [2], [], []],
+    ),
+    "a run that was active at the first listing is counted when it ends": (
+        [page(run(2, "running"), run(1), short=True), page(run(2, "completed"), run(1))],
+        [[], [2]],
+    ),
+    "a lagging replica hides the newest run on alternate polls": (
+        [page(run(5), run(4), short=True), page(run(6, "failed"), run(5)), page(run(5), run(4)),
+         page(run(6, "failed"), run(5)), page(run(5), run(4)), page(run(6, "failed"), run(5))],
+        [[], [6], [], [], [], []],
+    ),
+    "a finished run shown active again by a lagging replica is not watched again": (
+        [page(run(1), short=True), page(run(2)), page(run(2, "running")), status(run(2))],
+        [[], [2], [], []],
+    ),
+    "a counted run coming back under a higher number is not counted again": (
+        [page(run(1), short=True), page(run(2, "failed")), page(run(9, "failed", id="r2"))],
+        [[], [2], []],
+    ),
+    "a finished run without its status record waits for it": (
+        [page(run(1), short=True), page(run(2, "failed", detailed=False), final=False),
+         page(run(2, "failed", detailed=False), final=False), status(run(2, "failed"))],
+        [[], [], [], [2]],
+    ),
+    "an empty first listing: every later run is new": (
+        [("list", ([], [])), page(run(2), run(1))],
+        [[], [2, 1]],
+    ),
+    "a burst past one page is counted as its pages come, over several polls": (
+        [page(run(3), short=True), page(run(9), run(8)), page(run(5), run(4)),
+         page(run(10), run(9)), page(run(7), run(6)), page(run(7), run(6))],
+        [[], [9, 8], [5, 4], [10], [7, 6], []],
+    ),
+    "a run the API lost (404) is no longer watched": (
+        [page(run(1), short=True), page(run(2, "running")), ("forget", "r2"),
+         status(run(2, "completed"))],
+        [[], [], [], []],
+    ),
+    "an outage between polls changes nothing: the next listing catches up": (
+        [page(run(1), short=True), page(run(2, "running")), page(run(4), run(3), run(2))],
+        [[], [], [4, 3, 2]],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_run_is_counted_once(case: str) -> None:
+    steps, expected = CASES[case]
+    ledger = RunLedger()
+    assert counted_numbers(ledger, steps) == expected
+    assert sum(ledger.totals.finished.values()) == sum(len(c) for c in expected)
+
+
+LATEST: dict[str, tuple[list[Run], tuple[int, str, bool]]] = {
+    "moves to a higher number": ([run(1), run(2, "running")], (2, "running", True)),
+    "never goes back to a lower number": ([run(6), run(3)], (6, "completed", True)),
+    "a status record is not replaced by the same run's list item": (
+        [run(2, "running"), run(2, "running", detailed=False)], (2, "running", True)),
+    "a list item with news replaces the status record": (
+        [run(2, "running"), run(2, "failed", detailed=False)], (2, "failed", False)),
+    "a finished run does not go back to active": (
+        [run(2, "failed"), run(2, "running")], (2, "failed", True)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LATEST))
+def test_the_latest_run(case: str) -> None:
+    records, (number, state, detailed) = LATEST[case]
+    ledger = RunLedger()
+    ledger.listed(listing(records[0]), [])
+    for r in records[1:]:
+        ledger.seen(r, final=False)
+    assert ledger.latest is not None
+    assert (ledger.latest.run_number, ledger.latest.status) == (number, state)
+    assert ledger.latest.detailed is detailed
+
+
+NAN, INF = float("nan"), float("inf")
+VALUES: dict[str, tuple[dict[str, object], tuple[float, float, int]]] = {
+    "good": ({}, (10.0, 2.0, 1)),
+    "negative token cost": ({"token_cost": -1000.0}, (0.0, 2.0, 1)),
+    "NaN token cost": ({"token_cost": NAN}, (0.0, 2.0, 1)),
+    "no token cost": ({"token_cost": None}, (0.0, 2.0, 1)),
+    "negative cpu": ({"usage": {"cpu_seconds": -5.0}}, (10.0, 0.0, 1)),
+    "infinite cpu": ({"usage": {"cpu_seconds": INF}}, (10.0, 0.0, 1)),
+    "completed before it started": ({"completed_at": 10.0}, (10.0, 2.0, 1)),
+    "no start": ({"started_at": None}, (10.0, 2.0, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(VALUES))
+def test_counters_never_go_down(case: str) -> None:
+    fields, (tokens, cpu, durations) = VALUES[case]
+    totals = Totals()
+    totals.count(run(1, "failed", **fields))
+    assert (totals.token_cost, totals.cpu_seconds, totals.duration.count) == (
+        tokens,
+        cpu,
+        durations,
+    )
+    assert totals.finished["failed"] == 1
+    assert math.isfinite(totals.duration.sum) and totals.duration.sum >= 0
+
+
+@pytest.mark.parametrize(
+    ("value", "added"),
+    [(1.5, 1.5), (0.0, 0.0), (-0.1, None), (NAN, None), (INF, None), (-INF, None), (None, None)],
+)
+def test_addable(value: float | None, added: float | None) -> None:
+    assert addable(value) == added
+
+
+OPEN_BELOW: dict[str, tuple[list[tuple[str, object]], int, bool, int | None]] = {
+    "nothing before the first listing": ([], 10, False, None),
+    "numbers above the mark": ([page(run(3), short=True)], 9, False, 8),
+    "nothing wanted below the mark": ([page(run(3), short=True)], 3, False, None),
+    "the top of a gap": ([page(run(3), short=True), page(run(9), run(8))], 8, False, 7),
+    "a gap below": ([page(run(3), short=True), page(run(9), run(8))], 5, False, 4),
+    "a watched run when only List Runs tells": (
+        [page(run(3), short=True), page(run(9, "running"), run(8), short=True)], 10, True, 9),
+    "a watched run is not wanted while its status can be asked for": (
+        [page(run(3), short=True), page(run(9, "running"), run(8), short=True)], 10, False, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(OPEN_BELOW))
+def test_open_below(case: str) -> None:
+    steps, number, listed_only, expected = OPEN_BELOW[case]
+    ledger = RunLedger()
+    counted_numbers(ledger, steps)
+    assert ledger.open_below(number, listed_only) == expected
+
+
+def test_a_watched_run_read_from_list_runs_only_is_wanted_below_the_first_page() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(5), run(4, "running"), run(3)), [(1, 5)])
+    ledger.list_only.add("r4")
+    assert ledger.open_below(5) == 4
+    assert ledger.open_below(4) is None
+    assert ledger.open_below(5, listed_only=False) == 4
+
+
+def test_memory_stays_bounded() -> None:
+    """Thousands of runs through one workflow: a few dozen ids and ranges remembered."""
+    ledger = RunLedger()
+    ledger.listed([], [])
+    shown = [n for n in range(1, 5001, 2) if n % 6 != 5]  # pages of two; every third missed
+    for n in shown:
+        ledger.listed(listing(run(n + 1), run(n)), [(n, n + 1)])
+    assert len(ledger.recent) == RECENT_IDS
+    assert len(ledger.gaps) == MAX_GAPS
+    assert not ledger.watching
+    assert sum(ledger.totals.finished.values()) == 2 * len(shown)
