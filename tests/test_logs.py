@@ -147,6 +147,7 @@ def test_json_keeps_non_ascii_and_writes_other_values_as_text() -> None:
     ("value", "written"),
     [
         ("plain", "plain"),
+        ("eXtra-X", "eXtra-X"),
         ("", '""'),
         ("two words", '"two words"'),
         ("a=b", '"a=b"'),

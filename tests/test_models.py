@@ -6,6 +6,8 @@ model, and what the error says (it is what an operator reads in a log line).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +34,12 @@ from exporter.models import (
 NOW = "2026-11-29T12:00:00Z"
 NOW_TS = 1795953600.0
 META = {"request_id": "req-1", "timestamp": NOW}
+
+
+@pytest.fixture(autouse=True)
+def fresh_time_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test parses its times itself, not from what an earlier test left in the memo."""
+    monkeypatch.setattr(models, "_TIMES", {})
 
 
 def error_of(parse: Any, *args: Any) -> str:
@@ -63,6 +71,22 @@ def test_parse_time_rejects_what_is_not_iso_8601_naming_where() -> None:
     assert error_of(parse_time, "yesterday", "data.created_at") == (
         "data.created_at: expected an ISO-8601 time, got 'yesterday'"
     )
+    assert error_of(parse_time, "yesterday") == "time: expected an ISO-8601 time, got 'yesterday'"
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york")
+def test_a_time_without_offset_is_utc_whatever_the_machine_zone() -> None:
+    assert parse_time("2026-11-29T12:00:00") == NOW_TS
+    assert parse_time("2026-11-29T13:30:00+01:30") == NOW_TS
 
 
 def test_the_time_memo_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,6 +162,14 @@ def test_a_long_value_is_shortened_in_the_error() -> None:
     assert len(shown) == 60 and shown.endswith("...") and shown.startswith("['xxx")
     exact = error_of(parse_workflow, {**WORKFLOW, "name": 10**59}, "wf")  # 60 characters
     assert exact.endswith("got " + "1" + "0" * 59)
+    longer = error_of(parse_workflow, {**WORKFLOW, "name": 10**60}, "wf")  # 61
+    assert longer.endswith("got " + "1" + "0" * 56 + "...")
+
+
+def test_the_default_place_named_in_a_workflow_error() -> None:
+    assert error_of(parse_workflow, {"name": "n"}) == (
+        "workflow.id: expected a non-empty string, got None"
+    )
 
 
 def test_a_workflow_that_is_not_an_object() -> None:
@@ -156,7 +188,14 @@ def test_any_mapping_is_an_object() -> None:
 
 def test_a_workflow_page_keeps_the_good_items_and_names_the_bad() -> None:
     body = {
-        "data": [WORKFLOW, {"id": "wf-2", "name": 5}, {"name": "no id"}, "junk"],
+        "data": [
+            WORKFLOW,
+            {"id": "wf-2", "name": 5},
+            {"name": "no id"},
+            "junk",
+            {"id": "", "name": "n"},
+            {"id": 5, "name": "n"},
+        ],
         "meta": META,
         "pagination": {"limit": 100, "total": 4},
     }
@@ -166,8 +205,10 @@ def test_a_workflow_page_keeps_the_good_items_and_names_the_bad() -> None:
         ("wf-2", "data[1].name: expected a non-empty string, got 5"),
         ("data[2]", "data[2].id: expected a non-empty string, got None"),
         ("data[3]", "data[3]: expected an object, got str"),
+        ("data[4]", "data[4].id: expected a non-empty string, got ''"),
+        ("data[5]", "data[5].id: expected a non-empty string, got 5"),
     )
-    assert page.size == 4
+    assert page.size == 6
     assert page.meta == Meta("req-1", NOW_TS)
     assert page.pagination == Pagination(100, 4)
 
@@ -196,6 +237,8 @@ def test_the_workflow_memo_reuses_unchanged_items_only() -> None:
     # An item whose id is not a string is parsed (and reported), never memoised.
     bad = parse_workflow_page({"data": [{"id": 5, "name": "n"}, {"id": 5, "name": "n"}]}, memo)
     assert len(bad.bad) == 2 and not bad.items
+    junk = parse_workflow_page({"data": ["junk", None, WORKFLOW]}, memo)
+    assert [b[0] for b in junk.bad] == ["data[0]", "data[1]"] and len(junk.items) == 1
 
 
 @pytest.mark.parametrize(
@@ -277,6 +320,24 @@ def test_a_run_field_of_the_wrong_type_is_named(change: dict[str, Any], message:
     assert error_of(parse_run, {**RUN, **change}).startswith(message)
 
 
+def test_a_finished_run() -> None:
+    run = parse_run(
+        {**RUN, "status": "failed", "completed_at": "2026-11-29T11:31:00Z", "error": "boom"}
+    )
+    assert run.completed_at == NOW_TS - 1740 and run.error == "boom" and run.terminal
+    assert run.duration() == 1800.0
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["id", "started_at", "completed_at", "updated_at", "total_nodes", "total_steps",
+     "finished_steps", "run_number", "credits"],
+)  # fmt: skip
+def test_each_run_field_is_named_with_its_place(key: str) -> None:
+    assert error_of(parse_run, {**RUN, key: ["x"]}, "data[3]").startswith(f"data[3].{key}: ")
+    assert error_of(parse_run, {**RUN, key: ["x"]}).startswith(f"run.{key}: ")
+
+
 def test_run_numbers_are_integers() -> None:
     assert parse_run({**RUN, "run_number": 7.0}).run_number == 7
     assert isinstance(parse_run({**RUN, "total_steps": 10.0}).total_steps, int)
@@ -320,6 +381,7 @@ def test_a_run_page_reads_the_api_clock_into_every_run() -> None:
     assert [r.id for r in page.items] == ["r-1", "r-2"]
     assert all(r.observed_at == NOW_TS and not r.detailed for r in page.items)
     assert page.pagination == Pagination(None, 2)
+    assert page.meta == Meta("req-1", NOW_TS)
 
 
 def test_a_bad_run_names_its_position() -> None:
@@ -399,6 +461,21 @@ def test_a_runs_summary_with_nulls_and_a_bad_count() -> None:
         "data.pass_rate: expected a finite number or null, got '75%'"
     )
     assert error_of(parse_runs_summary, {"data": []}) == "data: expected an object, got list"
+    assert error_of(parse_runs_summary, {}) == "runs summary: response has no 'data' field"
+    assert error_of(parse_runs_summary, {"data": {"total_runs": "3"}}) == (
+        "data.total_runs: expected a finite number or null, got '3'"
+    )
+    assert error_of(parse_runs_summary, {"data": {"average_duration_seconds": "1m"}}) == (
+        "data.average_duration_seconds: expected a finite number or null, got '1m'"
+    )
+
+
+def test_summary_figures_sent_as_integers_are_not_run_statuses() -> None:
+    summary = parse_runs_summary(
+        {"data": {"total_runs": 3, "completed": 3, "pass_rate": 1, "average_duration_seconds": 600}}
+    )
+    assert summary.counts == {"completed": 3}
+    assert (summary.pass_rate, summary.average_duration_seconds) == (1.0, 600.0)
 
 
 # --- error bodies -------------------------------------------------------------------------------
@@ -414,6 +491,7 @@ def test_a_runs_summary_with_nulls_and_a_bad_count() -> None:
         ({"error": {"code": 404}}, ("404", None, None)),
         ({"code": "RATE_LIMITED", "message": "slow down"}, ("RATE_LIMITED", "slow down", None)),
         ({"message": "oops"}, (None, "oops", None)),
+        ({"code": "BUSY"}, ("BUSY", None, None)),
         (
             {"detail": [{"loc": ["query", "limit"], "msg": "too big"}, {"msg": "bad"}, "x"]},
             ("VALIDATION_ERROR", "query.limit: too big; bad", None),
@@ -439,3 +517,5 @@ def test_a_long_error_message_is_shortened_to_200_characters() -> None:
     assert message == "x" * 197 + "..."
     _, exact, _ = parse_error_message({"message": "y" * 200})
     assert exact == "y" * 200
+    _, longer, _ = parse_error_message({"message": "z" * 201})
+    assert longer == "z" * 197 + "..."
