@@ -460,7 +460,7 @@ def test_describe_summarises_without_the_token(monkeypatch: pytest.MonkeyPatch) 
         "workspaces:\n"
         "  - {name: a, api_url: 'https://x.test', token: op_live_hidden, workspace_id: w7,"
         " workflows: [wf-1, {id: wf-2, name: etl}]}\n"
-        "  - {name: b, api_url: 'https://y.test', token: t2, discovery: {include: ['^p'],"
+        "  - {name: b, api_url: 'https://y.test', token: t2, discovery: {include: ['^p', q],"
         " exclude: [x, y]}}\n"
         "  - {name: c, api_url: 'https://z.test', token: t3}\n"
         "http: {timeout: 2.5s, max_concurrency: 4, max_retries: 1, insecure_skip_verify: true}\n"
@@ -475,7 +475,7 @@ def test_describe_summarises_without_the_token(monkeypatch: pytest.MonkeyPatch) 
         "    - wf-1",
         "    - wf-2 (etl)",
         "workspace b: api_url=https://y.test credentials=token",
-        "  workflows: discovered (include: ^p; exclude: x, y)",
+        "  workflows: discovered (include: ^p, q; exclude: x, y)",
         "workspace c: api_url=https://z.test credentials=token",
         "  workflows: discovered (include: all; exclude: none)",
         "http: timeout=2.5s max_concurrency=4 max_retries=1 insecure_skip_verify=true",
@@ -486,3 +486,49 @@ def test_describe_summarises_without_the_token(monkeypatch: pytest.MonkeyPatch) 
     plain = describe(parse_config(WS))
     assert "http: timeout=10s max_concurrency=16 max_retries=2\n" in plain
     assert plain.endswith("runs_summary=true")
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{name: [1], api_url: 'https://x.test', token: t}",
+         "c.yaml:2: workspaces[0].name: expected a non-empty string, got [1]"),
+        ("{name: {first: [1, {x: y}]}, api_url: 'https://x.test', token: t}", "c.yaml:2: "
+         "workspaces[0].name: expected a non-empty string, got {'first': [1, {'x': 'y'}]}"),
+        ("{name: true, api_url: 'https://x.test', token: t}",
+         "c.yaml:2: workspaces[0].name: expected a non-empty string, got True"),
+        ("{name: a, api_url: 'https://x.test', token: [1]}",
+         "c.yaml:2: workspaces[0].token: expected a non-empty string, got [1]"),
+        ("{name: a, api_url: 'https://x.test', token_file: [1]}",
+         "c.yaml:2: workspaces[0].token_file: expected a file path, got [1]"),
+        ("{name: a, api_url: 'https://x.test', token_file: ''}",
+         "c.yaml:2: workspaces[0].token_file: expected a file path, got '': must not be empty"),
+        ("{name: a, api_url: 'https://x.test', token: t, token_file: f}",
+         "c.yaml:2: workspaces[0].token_file: set either token or token_file, not both"),
+        ("{name: a, api_url: 'https://x.test', token_file: /nonexistent/token}",
+         "c.yaml:2: workspaces[0].token_file: cannot read: No such file or directory"),
+    ],
+)  # fmt: skip
+def test_workspace_values_of_the_wrong_kind_are_one_problem_each(entry: str, problem: str) -> None:
+    assert problems(f"workspaces:\n  - {entry}\n") == [problem]
+
+
+def test_two_workspaces_with_bad_names_are_not_also_duplicates() -> None:
+    text = (
+        "workspaces:\n  - {name: [1], api_url: 'https://x.test', token: t}\n"
+        "  - {name: [2], api_url: 'https://y.test', token: t}\n"
+    )
+    assert problems(text) == [
+        "c.yaml:2: workspaces[0].name: expected a non-empty string, got [1]",
+        "c.yaml:3: workspaces[1].name: expected a non-empty string, got [2]",
+    ]
+
+
+def test_plain_http_urls_and_upper_case_paths_are_kept() -> None:
+    text = "workspaces:\n  - {name: a, api_url: 'http://127.0.0.1:8080/BOX/', token: t}\n"
+    assert parse_config(text).workspaces[0].api_url == "http://127.0.0.1:8080/BOX"
+
+
+def test_all_problems_are_in_the_error_text() -> None:
+    error = ConfigError(["c.yaml:1: a: bad", "c.yaml:2: b: bad"])
+    assert str(error) == "c.yaml:1: a: bad\nc.yaml:2: b: bad"
