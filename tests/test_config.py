@@ -261,6 +261,8 @@ def test_http_values(section: str, field: str, value: object) -> None:
         ("collection: {min_interval: 1.5m}", "min_interval", 90.0),
         ("collection: {stale_after: 1d}", "stale_after", 86400.0),
         ("collection: {max_duration: '20'}", "max_duration", 20.0),
+        ("collection: {max_duration: 1s}", "max_duration", 1.0),
+        ("collection: {max_duration: 500ms}", "max_duration", 0.5),
         ("collection: {recent_runs: 1}", "recent_runs", 1),
         ("collection: {recent_runs: 100}", "recent_runs", 100),
         ("collection: {run_series: false}", "run_series", False),
@@ -532,3 +534,44 @@ def test_plain_http_urls_and_upper_case_paths_are_kept() -> None:
 def test_all_problems_are_in_the_error_text() -> None:
     error = ConfigError(["c.yaml:1: a: bad", "c.yaml:2: b: bad"])
     assert str(error) == "c.yaml:1: a: bad\nc.yaml:2: b: bad"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (WS + "http: {ca_file: [1]}\n", "c.yaml:3: http.ca_file: expected a file path, got [1]"),
+        (WS.replace("token: t}", "token: t, workflows: [{id: [1]}]}"),
+         "c.yaml:2: workspaces[0].workflows[0].id: expected a workflow id, got [1]"),
+        (WS.replace("token: t}", "token: t, workflows: [{id: w, name: [1]}]}"),
+         "c.yaml:2: workspaces[0].workflows[0].name: expected a string, got [1]"),
+        ("workspaces: \x07\n", "<config>: invalid YAML: unacceptable character #x0007: special "
+         'characters are not allowed\n  in "<unicode string>", position 12'),
+        ("workspaces: [a\n  b: ]\n", "<config>:2: invalid YAML: expected ',' or ']', but got ':'"),
+        ("workspaces: []\n", "<config>:1: workspaces: needs at least one workspace"),
+    ],
+)  # fmt: skip
+def test_more_problems_by_example(text: str, problem: str) -> None:
+    """Without a source name, problems name '<config>'."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert err.value.problems == [problem.replace("c.yaml", "<config>")]
+
+
+def test_every_bad_workflow_entry_is_reported() -> None:
+    text = WS.replace("token: t}", "token: t, workflows: [[x], {name: y}, wf-3]}")
+    assert problems(text) == [
+        "c.yaml:2: workspaces[0].workflows[0]: expected a mapping, got a list",
+        "c.yaml:2: workspaces[0].workflows[1].id: is required",
+    ]
+
+
+def test_a_duplicate_name_is_named_with_its_line() -> None:
+    text = (
+        "workspaces:\n  - {name: a, api_url: 'https://x.test', token: t}\n"
+        "  - {name: a, api_url: 'https://y.test', token: t}\n"
+    )
+    assert problems(text) == ["c.yaml:3: workspaces[1].name: workspace name 'a' is used twice"]
+
+
+def test_a_complex_yaml_key_is_named_in_full() -> None:
+    assert problems(WS + "? [x, {y: z}]\n: 1\n") == ["c.yaml:4: ['x', {'y': 'z'}]: unknown key"]

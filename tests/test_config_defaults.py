@@ -116,7 +116,11 @@ def test_every_workspace_key_has_a_row() -> None:
 OPTIONAL = sorted(k for k, cell in DOCUMENTED.items() if cell not in REQUIRED)
 
 
-@pytest.mark.parametrize("sections", ["", "http: {}\ncollection: {}\n"], ids=["none", "empty"])
+@pytest.mark.parametrize(
+    "sections",
+    ["", "http: {}\ncollection: {}\n", "http:\ncollection:\n"],
+    ids=["none", "empty", "null"],
+)
 @pytest.mark.parametrize("key", OPTIONAL)
 def test_a_config_without_the_key_gets_the_documented_default(key: str, sections: str) -> None:
     config = parse_config(MINIMAL + sections)
