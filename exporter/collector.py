@@ -129,7 +129,7 @@ WORKFLOW_RUNS = Family("onepin_workflow_runs", "gauge", "Runs per status, as the
 PASS_RATIO = Family(
     "onepin_workflow_pass_ratio",
     "gauge",
-    "completed / (completed + failed + cancelled) runs, as the API computes it.",
+    "completed / (completed + failed) runs (cancelled left out), the API's rule.",
 )
 AVERAGE_DURATION = Family(
     "onepin_workflow_average_run_duration_seconds",

@@ -267,8 +267,19 @@ class _Checker:
             return convert(value)
         except (TypeError, ValueError) as exc:
             detail = f": {exc}" if str(exc) else ""
-            self.error(path, node, f"expected {what}, got {value!r}{detail}")
+            self.error(path, node, f"expected {what}, got {_plain(value)!r}{detail}")
             return default
+
+
+def _plain(value: Any) -> Any:
+    """A YAML value as written, without the lines of its parts (for error texts)."""
+    if isinstance(value, _Node):
+        return _plain(value.value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _kind(value: Any) -> str:

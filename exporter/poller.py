@@ -719,9 +719,9 @@ class WorkspacePoller:
             return WorkflowSnapshot(state.id, state.name, False, False, totals, error=error)
         summary = state.summary
         counts = state.status_counts or (summary.counts if summary else None)
-        pass_ratio = summary.pass_rate if summary else None
-        if summary is None and state.status_counts is not None:
-            pass_ratio = derived_pass_ratio(state.status_counts)
+        # One rule whether Runs Summary is allowed or not: from the counts, never the
+        # summary's `pass_rate` as is (older API versions counted cancelled runs in it).
+        pass_ratio = derived_pass_ratio(counts) if counts is not None else None
         active = tuple(sorted(state.active(), key=lambda r: r.run_number))
         return WorkflowSnapshot(
             id=state.id,
@@ -739,9 +739,13 @@ class WorkspacePoller:
 
 
 def derived_pass_ratio(counts: Mapping[str, int]) -> float | None:
-    """The API's own formula: completed / (completed + failed + cancelled)."""
-    done = sum(counts.get(s, 0) for s in TERMINAL_STATUSES)
-    return counts.get("completed", 0) / done if done else None
+    """The API's rule (SDK 0.16.1 Runs Summary): completed / (completed + failed).
+
+    Cancelled runs are left out (user-aborted, not a quality failure); None while no run
+    completed or failed."""
+    completed = counts.get("completed", 0)
+    judged = completed + counts.get("failed", 0)
+    return completed / judged if judged else None
 
 
 class Poller:

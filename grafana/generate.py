@@ -487,12 +487,13 @@ def workflows_dashboard() -> Json:
     lay.add(
         stat(
             "Pass ratio",
-            "Completed runs out of all runs that finished in the dashboard's time range "
-            "(cancelled runs count as not passed, as in the API's pass rate).",
+            "Completed runs out of the runs that completed or failed in the dashboard's time "
+            "range (cancelled runs are left out, as in the API's pass rate).",
             [
                 target(
                     f'sum(increase(onepin_workflow_runs_finished_total{{{WF}, status="completed"}}'
-                    f"[$__range])) / (sum(increase({finished}[$__range])) > 0)",
+                    "[$__range])) / (sum(increase(onepin_workflow_runs_finished_total"
+                    f'{{{WF}, status=~"completed|failed"}}[$__range])) > 0)',
                     "A",
                     instant=True,
                 )
@@ -503,7 +504,7 @@ def workflows_dashboard() -> Json:
                 minimum=0,
                 maximum=1,
                 steps=thresholds(("red", None), ("orange", 0.8), ("green", 0.95)),
-                no_value="no finished runs",
+                no_value="no completed or failed runs",
             ),
             graph=False,
         ),
