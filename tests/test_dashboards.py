@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.contract import CONTRACT_METRICS, PENDING_EXPORTER_METRICS
 from tests.dashboard_queries import (
     DASHBOARD_DIR,
     REPO,
@@ -305,6 +306,19 @@ def test_queries_use_only_metrics_the_exporter_emits() -> None:
         if (bad := unknown_metrics(selector))
     ]
     assert problems == []
+
+
+def test_metrics_pending_in_the_exporter_are_used_and_not_yet_in_the_contract() -> None:
+    """The pending list (tests/contract.py) admits only what an alert or a panel uses, and is
+    emptied once the exporter's contract lists the metric: it never hides a typo for long."""
+    alerts = yaml.safe_load((REPO / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    exprs = [r["expr"] for g in alerts["groups"] for r in g["rules"]]
+    exprs += [expr for _, _, expr in dashboard_queries()]
+    used = frozenset().union(*(scan(expr).names for expr in exprs))
+    assert sorted(PENDING_EXPORTER_METRICS - used) == [], "pending but used nowhere"
+    assert sorted(PENDING_EXPORTER_METRICS & CONTRACT_METRICS) == [], (
+        "the exporter's contract has these now: remove them from PENDING_EXPORTER_METRICS"
+    )
 
 
 def test_every_query_selects_some_onepin_or_process_metric() -> None:

@@ -31,7 +31,9 @@ EXPECTED_ALERTS = {
     "OnePinRunStalled",
     "OnePinRunTooLong",
     "OnePinRunPendingTooLong",
+    "OnePinRunPausedByProvider",
     "OnePinWorkflowPassRatioLow",
+    "OnePinWorkflowNoRecentSuccess",
     "OnePinTokenSpendHigh",
 }
 
