@@ -79,6 +79,7 @@ PENDING_EXPORTER_METRICS = frozenset(
     {
         "onepin_run_paused_seconds",
         "onepin_run_pause_reason",
+        "onepin_workflow_run_delivered_audio_seconds_total",
         "onepin_workflow_last_success_timestamp_seconds",
         "onepin_workflow_last_failure_timestamp_seconds",
     }

@@ -228,6 +228,28 @@ def test_workflows_dashboard_shows_what_the_issue_asks_for() -> None:
         assert metric in exprs
 
 
+def test_workflows_dashboard_shows_pauses_audio_and_the_last_success() -> None:
+    """Issue 16: paused runs by reason, delivered audio per workflow; issue 12: time since the
+    last success."""
+    panels = {p["title"]: p for p in non_row_panels(DASHBOARDS["onepin-workflows.json"])}
+    by_reason = panels["Paused runs by reason"]["targets"][0]
+    assert by_reason["expr"].startswith("count by (reason) (onepin_run_pause_reason{")
+    assert by_reason["expr"].endswith("} == 1)") and by_reason["legendFormat"] == "{{reason}}"
+    paused = panels["Paused time of paused runs"]
+    assert "onepin_run_paused_seconds{" in paused["targets"][0]["expr"]
+    assert paused["fieldConfig"]["defaults"]["unit"] == "s"
+    audio = panels["Delivered audio by workflow"]["targets"][0]["expr"]
+    assert audio.startswith("sum by (workspace, workflow_name) (rate(")
+    assert "onepin_workflow_run_delivered_audio_seconds_total{" in audio
+    since = panels["Time since last success"]
+    assert since["targets"][0]["instant"]
+    assert "time() - onepin_workflow_last_success_timestamp_seconds{" in since["targets"][0]["expr"]
+    defaults = since["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "s"
+    # Orange at a day: the threshold of OnePinWorkflowNoRecentSuccess.
+    assert defaults["thresholds"]["steps"][1] == {"color": "orange", "value": 86400}
+
+
 def test_exporter_dashboard_shows_what_the_issue_asks_for() -> None:
     exprs = " ".join(e for d, _, e in dashboard_queries() if d == "OnePin exporter")
     for needle in (
