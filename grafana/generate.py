@@ -215,6 +215,36 @@ def timeseries(
     }
 
 
+def bargauge(title: str, description: str, targets: list[Json], fields: Json) -> Json:
+    """Horizontal bars, one per series, named on the left (for lists sorted by value)."""
+    return {
+        "type": "bargauge",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "fieldConfig": fields,
+        "options": {
+            "displayMode": "basic",
+            "legend": {
+                "calcs": [],
+                "displayMode": "list",
+                "placement": "bottom",
+                "showLegend": False,
+            },
+            "maxVizHeight": 300,
+            "minVizHeight": 16,
+            "minVizWidth": 8,
+            "namePlacement": "left",
+            "orientation": "horizontal",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "showUnfilled": True,
+            "sizing": "auto",
+            "valueMode": "color",
+        },
+        "targets": targets,
+    }
+
+
 def table(
     title: str,
     description: str,
@@ -434,6 +464,30 @@ RUN_LEGEND = "{{workflow_name}} #{{run_number}}"
 RUN_KEY = ("workspace", "workflow_name", "run_number", "run_id")
 WORKFLOW_KEY = ("workspace", "workflow_id", "workflow_name")
 WF_LEGEND = "{{workspace}}/{{workflow_name}}"
+
+
+def per_hour_by_workflow(
+    title: str, description: str, counter: str, unit: str, axis_label: str
+) -> Json:
+    """A counter summed over runs seen finishing, as an hourly rate stacked by workflow."""
+    return timeseries(
+        title,
+        description,
+        [
+            target(
+                f"sum by (workspace, workflow_name) (rate({counter}{{{WF}}}[$__rate_interval]))"
+                " * 3600",
+                "A",
+                WF_LEGEND,
+            )
+        ],
+        field_config(
+            unit,
+            colour_mode="palette-classic",
+            custom=timeseries_custom(stacked=True, axis_label=axis_label),
+        ),
+        legend_calcs=("mean", "max"),
+    )
 
 
 def workflows_dashboard() -> Json:
@@ -916,47 +970,117 @@ def workflows_dashboard() -> Json:
         8,
     )
     lay.add(
-        timeseries(
+        per_hour_by_workflow(
             "Token spend by workflow",
             "Tokens charged per hour by each workflow's runs, counted when a run finishes "
             "(rate of onepin_workflow_run_token_cost_total). Alert OnePinTokenSpendHigh compares "
             "the last hour with the busiest hour of the week before.",
-            [
-                target(
-                    "sum by (workspace, workflow_name) (rate("
-                    f"onepin_workflow_run_token_cost_total{{{WF}}}[$__rate_interval])) * 3600",
-                    "A",
-                    WF_LEGEND,
-                )
-            ],
+            "onepin_workflow_run_token_cost_total",
+            "short",
+            "tokens / hour",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        per_hour_by_workflow(
+            "CPU time by workflow",
+            "CPU seconds per hour used by each workflow's runs, counted when a run finishes "
+            "(rate of onepin_workflow_run_cpu_seconds_total).",
+            "onepin_workflow_run_cpu_seconds_total",
+            "s",
+            "CPU time / hour",
+        ),
+        12,
+        8,
+    )
+
+    lay.row("Pauses, delivered audio and successes")
+    paused = f"onepin_run_pause_reason{{{WF}}} == 1"
+    reason_colours = {
+        "provider_outage": "red",
+        "provider_billing": "purple",
+        "provider_rate_limited": "orange",
+        "node_timeout": "yellow",
+        "manual": "blue",
+    }
+    lay.add(
+        timeseries(
+            "Paused runs by reason",
+            "Active runs paused now, by the reason OnePin gives (onepin_run_pause_reason): "
+            "provider_outage, provider_billing, provider_rate_limited, node_timeout, manual, or a "
+            "newer reason as it comes. Alert OnePinRunPausedByProvider fires for provider "
+            "pauses that last.",
+            [target(f"count by (reason) ({paused})", "A", "{{reason}}")],
             field_config(
+                decimals=0,
                 colour_mode="palette-classic",
-                custom=timeseries_custom(stacked=True, axis_label="tokens / hour"),
+                custom=timeseries_custom(stacked=True, axis_label="paused runs"),
+                overrides=[
+                    by_name(reason, color={"fixedColor": colour, "mode": "fixed"})
+                    for reason, colour in reason_colours.items()
+                ],
+                no_value="no paused runs",
             ),
-            legend_calcs=("mean", "max"),
+            legend_calcs=("lastNotNull", "max"),
         ),
         12,
         8,
     )
     lay.add(
         timeseries(
-            "CPU time by workflow",
-            "CPU seconds per hour used by each workflow's runs, counted when a run finishes "
-            "(rate of onepin_workflow_run_cpu_seconds_total).",
+            "Paused time of paused runs",
+            "Time each run that is paused now has spent paused, as OnePin counts it "
+            "(onepin_run_paused_seconds, all of the run's pauses), with the current reason. "
+            "The alert OnePinRunPausedByProvider uses the same number.",
             [
                 target(
-                    "sum by (workspace, workflow_name) (rate("
-                    f"onepin_workflow_run_cpu_seconds_total{{{WF}}}[$__rate_interval])) * 3600",
+                    f"onepin_run_paused_seconds{{{WF}}}"
+                    f" * ignoring (reason) group_left (reason) ({paused})",
                     "A",
-                    WF_LEGEND,
+                    RUN_LEGEND + " {{reason}}",
                 )
             ],
             field_config(
                 "s",
                 colour_mode="palette-classic",
-                custom=timeseries_custom(stacked=True, axis_label="CPU time / hour"),
+                custom=timeseries_custom(),
+                no_value="no paused runs",
             ),
-            legend_calcs=("mean", "max"),
+            legend_calcs=("lastNotNull",),
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        per_hour_by_workflow(
+            "Delivered audio by workflow",
+            "Seconds of audio delivered per hour by each workflow's runs, counted when a run "
+            "finishes (rate of onepin_workflow_run_delivered_audio_seconds_total).",
+            "onepin_workflow_run_delivered_audio_seconds_total",
+            "s",
+            "audio / hour",
+        ),
+        12,
+        8,
+    )
+    lay.add(
+        bargauge(
+            "Time since last success",
+            "How long ago each workflow's newest completed run that the API lists completed "
+            "(onepin_workflow_last_success_timestamp_seconds), longest first; orange after a "
+            "day. A workflow that never completed a run is not listed. Alert "
+            "OnePinWorkflowNoRecentSuccess fires after a day when runs failed since.",
+            [
+                target(
+                    "sort_desc(max by (workspace, workflow_name) (time() - "
+                    f"onepin_workflow_last_success_timestamp_seconds{{{WF}}}))",
+                    "A",
+                    WF_LEGEND,
+                    instant=True,
+                )
+            ],
+            field_config("s", minimum=0, steps=thresholds(("green", None), ("orange", 86400))),
         ),
         12,
         8,
@@ -1240,32 +1364,11 @@ def exporter_dashboard() -> Json:
     lay.row("Exporter process")
     onepin_series = f'{{__name__=~"onepin_.*", {J}}}'
     lay.add(
-        {
-            "type": "bargauge",
-            "title": "Series exported by metric",
-            "description": "Number of series of each onepin_ metric in the last scrape. Run-level "
-            "metrics grow with active runs, workflow-level ones with workflows.",
-            "datasource": DATASOURCE,
-            "fieldConfig": field_config(decimals=0, colour_mode="continuous-BlPu"),
-            "options": {
-                "displayMode": "basic",
-                "legend": {
-                    "calcs": [],
-                    "displayMode": "list",
-                    "placement": "bottom",
-                    "showLegend": False,
-                },
-                "maxVizHeight": 300,
-                "minVizHeight": 16,
-                "minVizWidth": 8,
-                "namePlacement": "left",
-                "orientation": "horizontal",
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "showUnfilled": True,
-                "sizing": "auto",
-                "valueMode": "color",
-            },
-            "targets": [
+        bargauge(
+            "Series exported by metric",
+            "Number of series of each onepin_ metric in the last scrape. Run-level metrics grow "
+            "with active runs, workflow-level ones with workflows.",
+            [
                 target(
                     f"sort_desc(count by (__name__) ({onepin_series}))",
                     "A",
@@ -1273,7 +1376,8 @@ def exporter_dashboard() -> Json:
                     instant=True,
                 )
             ],
-        },
+            field_config(decimals=0, colour_mode="continuous-BlPu"),
+        ),
         12,
         10,
     )

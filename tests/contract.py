@@ -74,3 +74,18 @@ ADDED_METRICS = [
     "onepin_exporter_config_last_reload_success_timestamp_seconds",
 ]
 CONTRACT_METRICS = frozenset(HEALTH_METRICS + WORKFLOW_METRICS + RUN_METRICS + ADDED_METRICS)
+
+# Pending exporter: the metrics of issues 12 and 16 that the alerts and dashboards already use,
+# named exactly as the issues and the exporter's change name them. They count as known to the
+# dashboard and alert checks (tests/dashboard_queries.py), but not yet as exposed by a scrape
+# (tests/test_scrape.py, tests/test_e2e_prometheus.py). When the exporter emits them, move each
+# into WORKFLOW_METRICS or RUN_METRICS above and empty this list.
+PENDING_EXPORTER_METRICS = frozenset(
+    {
+        "onepin_run_paused_seconds",
+        "onepin_run_pause_reason",
+        "onepin_workflow_run_delivered_audio_seconds_total",
+        "onepin_workflow_last_success_timestamp_seconds",
+        "onepin_workflow_last_failure_timestamp_seconds",
+    }
+)

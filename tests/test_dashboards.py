@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.contract import CONTRACT_METRICS, PENDING_EXPORTER_METRICS
 from tests.dashboard_queries import (
     DASHBOARD_DIR,
     REPO,
@@ -227,6 +228,28 @@ def test_workflows_dashboard_shows_what_the_issue_asks_for() -> None:
         assert metric in exprs
 
 
+def test_workflows_dashboard_shows_pauses_audio_and_the_last_success() -> None:
+    """Issue 16: paused runs by reason, delivered audio per workflow; issue 12: time since the
+    last success."""
+    panels = {p["title"]: p for p in non_row_panels(DASHBOARDS["onepin-workflows.json"])}
+    by_reason = panels["Paused runs by reason"]["targets"][0]
+    assert by_reason["expr"].startswith("count by (reason) (onepin_run_pause_reason{")
+    assert by_reason["expr"].endswith("} == 1)") and by_reason["legendFormat"] == "{{reason}}"
+    paused = panels["Paused time of paused runs"]
+    assert "onepin_run_paused_seconds{" in paused["targets"][0]["expr"]
+    assert paused["fieldConfig"]["defaults"]["unit"] == "s"
+    audio = panels["Delivered audio by workflow"]["targets"][0]["expr"]
+    assert audio.startswith("sum by (workspace, workflow_name) (rate(")
+    assert "onepin_workflow_run_delivered_audio_seconds_total{" in audio
+    since = panels["Time since last success"]
+    assert since["targets"][0]["instant"]
+    assert "time() - onepin_workflow_last_success_timestamp_seconds{" in since["targets"][0]["expr"]
+    defaults = since["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "s"
+    # Orange at a day: the threshold of OnePinWorkflowNoRecentSuccess.
+    assert defaults["thresholds"]["steps"][1] == {"color": "orange", "value": 86400}
+
+
 def test_exporter_dashboard_shows_what_the_issue_asks_for() -> None:
     exprs = " ".join(e for d, _, e in dashboard_queries() if d == "OnePin exporter")
     for needle in (
@@ -305,6 +328,19 @@ def test_queries_use_only_metrics_the_exporter_emits() -> None:
         if (bad := unknown_metrics(selector))
     ]
     assert problems == []
+
+
+def test_metrics_pending_in_the_exporter_are_used_and_not_yet_in_the_contract() -> None:
+    """The pending list (tests/contract.py) admits only what an alert or a panel uses, and is
+    emptied once the exporter's contract lists the metric: it never hides a typo for long."""
+    alerts = yaml.safe_load((REPO / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    exprs = [r["expr"] for g in alerts["groups"] for r in g["rules"]]
+    exprs += [expr for _, _, expr in dashboard_queries()]
+    used = frozenset().union(*(scan(expr).names for expr in exprs))
+    assert sorted(PENDING_EXPORTER_METRICS - used) == [], "pending but used nowhere"
+    assert sorted(PENDING_EXPORTER_METRICS & CONTRACT_METRICS) == [], (
+        "the exporter's contract has these now: remove them from PENDING_EXPORTER_METRICS"
+    )
 
 
 def test_every_query_selects_some_onepin_or_process_metric() -> None:

@@ -82,6 +82,7 @@ class Scenario:
     stalled: Workflow  # has a run that runs forever without progress
     stalled_run_id: str
     completed: Workflow  # has a run that completed
+    paused: Workflow  # has a run paused by a provider outage until the test ends
 
 
 def wait_prometheus(
@@ -124,8 +125,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         prometheus = Prometheus(binary, workdir, scrape_every_second(exporter_url))
         stack.callback(prometheus.stop)
 
-        failed, cancelled, stalled, completed = (
-            Workflow(w["id"], w["name"]) for w in http_get_json(f"{api_url}/_sim/workflows")[:4]
+        failed, cancelled, stalled, completed, paused = (
+            Workflow(w["id"], w["name"]) for w in http_get_json(f"{api_url}/_sim/workflows")[:5]
         )
         # Every workflow listed once: runs started from now on are counted when they finish.
         wait_prometheus(
@@ -142,6 +143,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         stalled_run = start_run(
             api_url, stalled, "stall", duration_seconds=SPEED, pending_seconds=0, total_steps=10
         )
+        # Paused by a provider outage a third of the way in, for a simulated day: to the end.
+        paused_run = start_run(
+            api_url,
+            paused,
+            "completed",
+            duration_seconds=2 * SPEED,
+            pending_seconds=0,
+            pause_reason="provider_outage",
+            pause_seconds=86400,
+        )
         for workflow, status_label in (
             (failed, "failed"),
             (cancelled, "cancelled"),
@@ -153,6 +164,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 "onepin_workflow_runs_finished_total"
                 f'{{workflow_id="{workflow.id}", status="{status_label}"}} > 0',
             )
+        wait_prometheus(
+            prometheus,
+            f"the run of {paused.name} to be paused by a provider outage",
+            f'onepin_run_pause_reason{{run_id="{paused_run["id"]}", reason="provider_outage"}}'
+            " == 1",
+        )
         wait_prometheus(
             prometheus,
             f"the stalled run of {stalled.name} to be running",
@@ -195,6 +212,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             stalled=stalled,
             stalled_run_id=stalled_run["id"],
             completed=completed,
+            paused=paused,
         )
     assert "Traceback" not in exporter.output(), exporter.output()[-3000:]
     assert "Traceback" not in simulator.output(), simulator.output()[-3000:]

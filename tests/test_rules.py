@@ -31,7 +31,9 @@ EXPECTED_ALERTS = {
     "OnePinRunStalled",
     "OnePinRunTooLong",
     "OnePinRunPendingTooLong",
+    "OnePinRunPausedByProvider",
     "OnePinWorkflowPassRatioLow",
+    "OnePinWorkflowNoRecentSuccess",
     "OnePinTokenSpendHigh",
 }
 
@@ -110,6 +112,7 @@ def test_example_alertmanager_config_routes_by_severity() -> None:
         (("alertname=OnePinExporterDown", "severity=critical"), "onepin-pager"),
         (("alertname=OnePinRunFailed", "severity=warning"), "onepin-chat"),
         (("alertname=OnePinWorkflowPassRatioLow", "severity=info"), "onepin-chat"),
+        (("alertname=OnePinRunPausedByProvider", "severity=warning"), "onepin-chat"),
     ):
         routed = run(
             amtool,
@@ -121,6 +124,10 @@ def test_example_alertmanager_config_routes_by_severity() -> None:
             *labels,
         )
         assert routed.returncode == 0, f"{labels} -> {routed.stdout.strip()}, not {receiver}"
+    # One provider incident pauses runs of many workflows: grouped by reason, not by workflow.
+    routes = yaml.safe_load(Path(config).read_text(encoding="utf-8"))["route"]["routes"]
+    (paused,) = [r for r in routes if 'alertname = "OnePinRunPausedByProvider"' in r["matchers"]]
+    assert paused["group_by"] == ["alertname", "workspace", "reason"]
 
 
 # --- the rules themselves ----------------------------------------------------------------------
