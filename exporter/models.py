@@ -31,6 +31,15 @@ T = TypeVar("T")
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 KNOWN_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+# `pause_reason` as the SDK knows it (onepin-api.md §8): `user` is a manual pause, the others are
+# automatic. An open enum: other values pass through.
+KNOWN_PAUSE_REASONS = (
+    "user",
+    "provider_outage",
+    "provider_rate_limited",
+    "provider_billing",
+    "node_timeout",
+)
 # What an empty (or blank) status is exported as: the SDK accepts "", and a label value "" would
 # read as no label at all. Not terminal, so the run is asked about again until it says more.
 UNKNOWN_STATUS = "unknown"
