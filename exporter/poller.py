@@ -24,7 +24,7 @@ from functools import partial
 
 from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import CollectionSettings, Workspace
-from exporter.models import TERMINAL_STATUSES, Run, RunsSummary, Workflow
+from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, RunsSummary, Workflow
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, Histogram
 
@@ -82,7 +82,7 @@ class _WorkflowState:
 
     id: str
     name: str
-    listed_fingerprint: tuple[int | None, float | None] | None = None
+    listed_fingerprint: Fingerprint | None = None
     listed: bool = False
     # Active runs and the latest run; of older finished runs (the window of the last run
     # list) only what counting each finish once needs: their ids, as 64-bit hashes (8 bytes
@@ -510,7 +510,8 @@ class WorkspacePoller:
                 if hash(run.id) in previous_done:
                     done.append(hash(run.id))  # finished and already counted
                 elif known is not None and (known.terminal or known.detailed):
-                    window[run.id] = known  # cached detail; terminal runs never change
+                    # Cached detail (terminal runs never change), with the list-only fields.
+                    window[run.id] = known.with_list_fields(run)
                 elif run.terminal and state.listed and run.id not in out.statuses:
                     # Finished since the last poll, but its status did not arrive: it is left
                     # out, and the list asked for again, so that it is counted next time.
@@ -523,8 +524,10 @@ class WorkspacePoller:
             state.runs, state.done = window, done
         for rid in out.gone:
             state.runs.pop(rid, None)
+        listed = {run.id: run for run in out.listed or ()}
         for rid, run in out.statuses.items():
             known = previous.get(rid)
+            run = run.with_list_fields(listed.get(rid) or known)  # a status lacks list fields
             if hash(rid) in previous_done or (known is not None and known.terminal):
                 if not run.terminal:
                     log.warning(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
 from exporter.collector import Renderer
 from exporter.models import KNOWN_PAUSE_REASONS, Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
-from tests.helpers import samples, series, value
+from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
+from tests.helpers import exposition, poll, poller_for, samples, series, value
 
 PAUSE_ERROR = "TTS provider unavailable: upstream 503 (retrying)"
 
@@ -102,3 +106,73 @@ def test_values_the_api_did_not_send_are_absent() -> None:
         "onepin_workflow_last_run_delivered_audio_seconds",
     ):
         assert name not in names, name
+
+
+# --- credits and delivered audio: sent only in List Runs, not by Get Run Status ----------------
+
+
+@dataclass
+class ListedRun(FakeRun):
+    """A run whose List Runs item carries what the SDK's list model adds (its status does not)."""
+
+    credits: int | None = None
+    delivered_audio_ms: int | None = None
+
+    def list_item(self) -> dict[str, Any]:
+        return {
+            **super().list_item(),
+            "credits": self.credits,
+            "delivered_audio_ms": self.delivered_audio_ms,
+        }
+
+
+def costed_workspace() -> FakeOnePin:
+    return FakeOnePin([
+        FakeWorkflow("wf-done", "daily-report", [
+            ListedRun("r-d-1", 7, "completed", completed_at="2026-11-29T11:20:00Z",
+                      credits=4, delivered_audio_ms=5_400_000),
+        ]),
+        FakeWorkflow("wf-busy", "nightly-tts", [
+            ListedRun("r-b-1", 1, "completed", completed_at="2026-11-29T11:10:00Z", credits=2,
+                      delivered_audio_ms=1_000),
+            ListedRun("r-b-2", 2, "running", created_at="2026-11-29T11:50:00Z",
+                      started_at="2026-11-29T11:55:00Z"),
+        ]),
+    ])  # fmt: skip
+
+
+def test_the_latest_runs_credits_survive_its_status_answer() -> None:
+    """At start-up the latest finished run is listed, then asked for its status (which lacks
+    credits and delivered audio): the listed values stay."""
+    text = exposition(poll(poller_for(costed_workspace())))
+    assert value(text, "onepin_workflow_last_run_credits", workflow_id="wf-done") == 4
+    assert (
+        value(text, "onepin_workflow_last_run_delivered_audio_seconds", workflow_id="wf-done")
+        == 5400
+    )
+    # An active run's list values would be stale by the next poll: not shown.
+    assert value(text, "onepin_workflow_last_run_credits", workflow_id="wf-busy") is None
+    assert not series(text, "onepin_run_credits")
+
+
+def test_a_run_that_finishes_while_watched_gets_its_credits_from_one_more_run_list() -> None:
+    fake = costed_workspace()
+    poller = poller_for(fake)
+    poll(poller)
+    busy = fake.workflows["wf-busy"].runs[1]
+    assert isinstance(busy, ListedRun)
+    busy.status, busy.completed_at = "completed", "2026-11-29T11:58:00Z"
+    busy.credits, busy.delivered_audio_ms = 9, 2_500
+    lists = fake.count("list_runs")
+    text = exposition(poll(poller))
+    assert fake.count("list_runs") == lists + 1  # the catalogue says the latest run finished
+    wf = {"workflow_id": "wf-busy"}
+    assert value(text, "onepin_workflow_last_run_number", **wf) == 2
+    assert value(text, "onepin_workflow_last_run_credits", **wf) == 9
+    assert value(text, "onepin_workflow_last_run_delivered_audio_seconds", **wf) == 2.5
+    assert value(text, "onepin_workflow_runs_finished_total", status="completed", **wf) == 1
+    # Settled: no more run lists.
+    text = exposition(poll(poller))
+    assert fake.count("list_runs") == lists + 1
+    assert value(text, "onepin_workflow_last_run_credits", **wf) == 9
+    assert value(text, "onepin_workflow_runs_finished_total", status="completed", **wf) == 1
