@@ -599,16 +599,26 @@ class WorkspacePoller:
 
     def _set_workspace_error(self, exc: ApiError) -> None:
         message = str(exc)
-        if exc.unauthorized:
+        # A client refused as too old (426) is retried as rarely as a rejected key.
+        if exc.unauthorized or exc.upgrade_required:
             self._auth_failures += 1
             backoff = min(AUTH_BACKOFF_MAX, AUTH_BACKOFF_MIN * 2 ** (self._auth_failures - 1))
             self._auth_retry_at = self._clock() + backoff
-            message += (
-                f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
-            )
+            if exc.upgrade_required:
+                message += (
+                    "; the API refuses this client as outdated (version asked for: "
+                    f"{exc.required_version or 'not named'}); a newer exporter release may be "
+                    f"needed; next try in {backoff:.0f}s"
+                )
+            else:
+                message += (
+                    f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
+                )
         if not same_problem(message, self._error):
             log.error(
-                "API unreachable or key rejected: %s",
+                "API refuses this client: %s"
+                if exc.upgrade_required
+                else "API unreachable or key rejected: %s",
                 message,
                 extra={"workspace": self.workspace.name},
             )
