@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from exporter.collector import Renderer
 from exporter.models import KNOWN_PAUSE_REASONS, Run
+from exporter.server import ServerState, landing_page
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
-from tests.helpers import exposition, poll, poller_for, samples, series, value
+from tests.helpers import exposition, make_config, poll, poller_for, samples, series, value
 
 PAUSE_ERROR = "TTS provider unavailable: upstream 503 (retrying)"
 
@@ -176,3 +179,37 @@ def test_a_run_that_finishes_while_watched_gets_its_credits_from_one_more_run_li
     assert fake.count("list_runs") == lists + 1
     assert value(text, "onepin_workflow_last_run_credits", **wf) == 9
     assert value(text, "onepin_workflow_runs_finished_total", status="completed", **wf) == 1
+
+
+# --- the landing page shows the automatic pause's explanation -----------------------------------
+
+
+def page_for(*runs: Run) -> str:
+    totals = WorkflowTotals({}, Histogram(RUN_DURATION_BUCKETS), 0.0, 0.0)
+    wf = WorkflowSnapshot("wf-1", "voices", True, True, totals, last_run=runs[-1], active_runs=runs)
+    snapshot = Snapshot((WorkspaceSnapshot("prod", True, (wf,), ApiStats()),), 0.0)
+    state = ServerState(make_config(), 0.0, CollectorRegistry(), Renderer())
+    return landing_page(state, snapshot)
+
+
+def test_the_landing_page_lists_paused_runs_with_the_pause_explanation() -> None:
+    page = page_for(active("provider_outage"), Run("r-2", 10, "running", 1.0, detailed=True))
+    row = next(line for line in page.splitlines() if "provider_outage" in line)
+    assert "voices" in row and ">9<" in row and "90s" in row and PAUSE_ERROR in row
+    assert "r-2" not in page and ">10<" not in page  # not paused: not listed
+
+
+def test_the_pause_explanation_on_the_page_is_escaped_and_bounded() -> None:
+    hostile = "<script>alert(1)</script>\r\nforged\x1b[31m" + "x" * 5000
+    run = dataclasses.replace(active("solar_flare"), pause_error=hostile)
+    page = page_for(run)
+    row = next(line for line in page.splitlines() if "solar_flare" in line)
+    assert "<script>" not in page and "\x1b" not in page and "\r" not in row
+    assert "&lt;script&gt;" in row and "x" * 500 not in row
+
+
+def test_the_page_lists_at_most_twenty_paused_runs() -> None:
+    runs = [dataclasses.replace(active("user"), id=f"r-{i}", run_number=i) for i in range(25)]
+    page = page_for(*runs)
+    assert page.count("<td>user</td>") == 20
+    assert "and 5 more" in page
