@@ -25,15 +25,24 @@ def finished_steps(metrics_url: str) -> dict[str, float]:
             if s.name == "onepin_run_finished_steps"}  # fmt: skip
 
 
-def test_demo_shows_runs_progressing_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    demo = Process(
+def start_demo(workdir: Path) -> Process:
+    return Process(
         "demo",
         [sys.executable, "-m", "exporter", "--demo", "--web.listen-address=127.0.0.1:0"],
-        tmp_path,
+        workdir,
     )
+
+
+def urls(demo: Process) -> tuple[str, str]:
+    """The exporter's metrics URL and the simulated API's, as the demo announces them."""
+    metrics_url = demo.wait_output(r"metrics:\s+(http://\S+/metrics)", timeout=30).group(1)
+    return metrics_url, demo.wait_output(r"simulated OnePin API:\s+(http://\S+)").group(1)
+
+
+def test_demo_shows_runs_progressing_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path)
     try:
-        metrics_url = demo.wait_output(r"metrics:\s+(http://\S+/metrics)", timeout=30).group(1)
-        api_url = demo.wait_output(r"simulated OnePin API:\s+(http://\S+)").group(1)
+        metrics_url, api_url = urls(demo)
         assert api_url.startswith("http://127.0.0.1:")
         first = wait_for("active runs in the demo", lambda: finished_steps(metrics_url), 30)
 
@@ -73,14 +82,9 @@ def post_json(url: str, body: dict[str, object]) -> dict[str, Any]:
 def test_demo_shows_every_sdk_metric_with_its_labels_and_the_pause_explanation(
     tmp_path: Path,
 ) -> None:
-    demo = Process(
-        "demo",
-        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address=127.0.0.1:0"],
-        tmp_path,
-    )
+    demo = start_demo(tmp_path)
     try:
-        metrics_url = demo.wait_output(r"metrics:\s+(http://\S+/metrics)", timeout=30).group(1)
-        api = demo.wait_output(r"simulated OnePin API:\s+(http://\S+)").group(1)
+        metrics_url, api = urls(demo)
         admin = api.split("/api/v1")[0] + "/_sim"
         _, listed = http_get(admin + "/workflows")
         workflow_id = json.loads(listed)[0]["id"]
