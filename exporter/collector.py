@@ -1,8 +1,9 @@
 """Turn a snapshot into the exposition text. Every metric name lives in this module.
 
 Rules (design §4.4): base units; a value the API did not send is absent, never 0; state sets emit
-every known status as 0/1 and pass unknown statuses through; run-level series exist only for
-active runs; run ids and user names never label series that outlive a run.
+every known value (run statuses, pause reasons) as 0/1 and pass unknown values through; run-level
+series exist only for active runs; run ids and user names never label series that outlive a run;
+free API text (errors, `pause_error`) is never a label.
 
 Speed: a big installation has hundreds of thousands of series, most of them unchanged from one
 scrape to the next (idle workflows). The poller hands over the same `WorkflowSnapshot` object while
