@@ -37,7 +37,7 @@ def test_a_426_gives_onepin_up_0_one_line_naming_the_version_and_a_backoff(
 ) -> None:
     fake = FakeOnePin(standard_workspace())
     with FaultServer(fake) as api, exporter(api.url, caplog) as rig:
-        wids = sorted(ups(rig.scrape()))
+        assert value(rig.scrape(), "onepin_up") == 1
         mark = rig.mark()
         api.script.append(on_path("/workflows", refuse("0.17.0")))
         for _ in range(5):
@@ -53,8 +53,6 @@ def test_a_426_gives_onepin_up_0_one_line_naming_the_version_and_a_backoff(
         # The landing page tells the same.
         page = httpx.get(rig.running.url + "/").text
         assert "0.17.0" in page
-        del api.script[:]
-    assert wids
 
 
 def test_a_426_without_the_header_says_the_version_was_not_named(
