@@ -43,13 +43,23 @@ from exporter.stats import ApiStats
 from exporter.transport import AiohttpTransport, BodyTooLarge
 
 T = TypeVar("T")
+log = logging.getLogger("exporter.client")
 
 PAGE_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024 * 1024
 WORKFLOW_MEMO_SIZE = 50_000
 USER_AGENT = f"onepin-exporter/{__version__}"
+REQUIRED_VERSION = "x-onepin-required-version"
+# The version the API asks for is API text: shown bounded (a version is a few characters).
+VERSION_LIMIT = 40
 _WANTED_HEADERS = frozenset(
-    {b"content-encoding", b"content-length", b"content-type", b"retry-after"}
+    {
+        b"content-encoding",
+        b"content-length",
+        b"content-type",
+        b"retry-after",
+        REQUIRED_VERSION.encode(),
+    }
 )
 # A stable order for List Workflows (the API adds `id` as the last key): see list_workflows.
 _BY_NAME = {"sort": "name", "order": "asc"}
@@ -87,12 +97,15 @@ class ApiError(Exception):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        required_version: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.status = status
         self.code = code
         self.message = message
         self.request_id = request_id
+        # X-OnePin-Required-Version of the answer, if any (clean: see OnePinClient._error).
+        self.required_version = required_version
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -113,6 +126,11 @@ class ApiError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
+
+    @property
+    def upgrade_required(self) -> bool:
+        """426: the API refuses this client as too old."""
+        return self.status == 426
 
 
 class DeadlineExceeded(ApiError):
@@ -201,6 +219,7 @@ class OnePinClient:
         self._requests_before: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
         self._requests_token: str | None = None
         self._workflow_memo: dict[str, tuple[object, Workflow]] = {}
+        self._required_version: str | None = None  # the last X-OnePin-Required-Version seen
         # Requests go straight to an httpx transport: httpx's Request and Response, without
         # the AsyncClient's redirect, cookie and auth machinery, which this client does not
         # use (it never follows redirects) and which doubled the CPU a request costs.
@@ -436,6 +455,7 @@ class OnePinClient:
         code: str | None = None,
         request_id: str | None = None,
         kind: type[ApiError] = ApiError,
+        required_version: str | None = None,
     ) -> ApiError:
         """An ApiError from API text: the one place where that text enters the exporter, so it
         is redacted, escaped and bounded here, and every sink sees it so."""
@@ -446,6 +466,22 @@ class OnePinClient:
             status,
             clean(code, CODE_LIMIT) if code else None,
             clean(request_id, REQUEST_ID_LIMIT) if request_id else None,
+            clean(required_version, VERSION_LIMIT) if required_version else None,
+        )
+
+    def _note_required_version(self, value: str) -> None:
+        """The header on an answer the API served: it names the official SDK's minimum, and
+        the exporter is not the SDK (it has no SDK version to compare), so the answer is used;
+        one warning per version asked for, in case the API starts refusing (426)."""
+        if value == self._required_version:
+            return
+        self._required_version = value
+        log.warning(
+            "the API asks for client version %s or newer (X-OnePin-Required-Version), the "
+            "official SDK's minimum; it still serves this exporter, so polling goes on. If it "
+            "answers 426 instead, onepin_up is 0 and a newer exporter release may be needed",
+            self._redactor().clean(value, VERSION_LIMIT),
+            extra={"api_url": self._base},
         )
 
     def _interpret(self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
@@ -459,7 +495,10 @@ class OnePinClient:
             redactor = self._redactor()
             if redactor.suspect(raw):  # an API that echoes the key: not in any name or text
                 body = redactor.scrub(body)
+        required = headers.get(REQUIRED_VERSION)
         if 200 <= status < 300:
+            if required:
+                self._note_required_version(required)
             if problem is not None:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
                 raise self._error(
@@ -469,7 +508,7 @@ class OnePinClient:
         code, message, request_id = parse_error_message(body)
         if message is None:
             message = _status_text(status, headers)
-        error = self._error(endpoint, message, status, code, request_id)
+        error = self._error(endpoint, message, status, code, request_id, required_version=required)
         if status in RETRY_STATUSES:
             raise _Retryable(error, _retry_after(headers) if status in (429, 503) else None)
         raise error

@@ -1,8 +1,9 @@
 """Turn a snapshot into the exposition text. Every metric name lives in this module.
 
 Rules (design §4.4): base units; a value the API did not send is absent, never 0; state sets emit
-every known status as 0/1 and pass unknown statuses through; run-level series exist only for
-active runs; run ids and user names never label series that outlive a run.
+every known value (run statuses, pause reasons) as 0/1 and pass unknown values through; run-level
+series exist only for active runs; run ids and user names never label series that outlive a run;
+free API text (errors, `pause_error`) is never a label.
 
 Speed: a big installation has hundreds of thousands of series, most of them unchanged from one
 scrape to the next (idle workflows). The poller hands over the same `WorkflowSnapshot` object while
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from exporter import __version__
 from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, plain_stream
-from exporter.models import KNOWN_STATUSES, TERMINAL_STATUSES, Run
+from exporter.models import KNOWN_PAUSE_REASONS, KNOWN_STATUSES, TERMINAL_STATUSES, Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import Histogram
 
@@ -51,12 +52,14 @@ class Family:
 
 @dataclass(frozen=True, slots=True)
 class RunGauge:
-    """A per-run value exported both for the latest run and for each active run."""
+    """A per-run value exported for the latest run (`last_run`) and for each active run
+    (`run_level`)."""
 
     suffix: str
     help: str
     value: Callable[[Run], float | None]
     run_level: bool = True
+    last_run: bool = True
 
 
 def _usage(key: str, scale: float = 1.0) -> Callable[[Run], float | None]:
@@ -71,13 +74,28 @@ def _int(value: int | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _ms(value: int | None) -> float | None:
+    return None if value is None else value / 1000.0
+
+
 RUN_GAUGES: tuple[RunGauge, ...] = (
     RunGauge("number", "Run number (per-workflow sequence).", lambda r: float(r.run_number), False),
     RunGauge("finished_steps", "Steps finished.", lambda r: _int(r.finished_steps)),
     RunGauge("total_steps", "Steps in the run.", lambda r: _int(r.total_steps)),
     RunGauge("total_nodes", "Nodes in the run's graph.", lambda r: _int(r.total_nodes)),
+    RunGauge(
+        "finished_nodes",
+        "Nodes in a terminal state (a retried node counts once).",
+        lambda r: _int(r.finished_nodes),
+    ),
     RunGauge("token_cost", "Token cost, as the API reports it.", lambda r: r.token_cost),
     RunGauge("credits", "Credits used, as the API reports them.", lambda r: r.credits),
+    RunGauge(
+        "delivered_audio_seconds",
+        "Audio delivered (delivered_audio_ms).",
+        lambda r: _ms(r.delivered_audio_ms),
+        run_level=False,
+    ),
     RunGauge("cpu_seconds", "CPU seconds used (usage_summary.cpu_seconds).", _usage("cpu_seconds")),
     RunGauge("memory_bytes", "Memory used (usage_summary.memory_mb).", _usage("memory_mb", MIB)),
     RunGauge("api_calls", "API calls made (usage_summary.api_calls).", _usage("api_calls")),
@@ -87,6 +105,14 @@ RUN_GAUGES: tuple[RunGauge, ...] = (
         "duration_seconds",
         "Running time (started to completed, or to the API's now).",
         lambda r: r.duration(),
+    ),
+    # Of active runs only: a finished run's pause is already left out of its duration, and one
+    # more series per workflow would cost more than it tells.
+    RunGauge(
+        "paused_seconds",
+        "Time spent paused (paused_ms).",
+        lambda r: _ms(r.paused_ms),
+        last_run=False,
     ),
     RunGauge("created_timestamp_seconds", "When the run was created.", lambda r: r.created_at),
     RunGauge("started_timestamp_seconds", "When the run started.", lambda r: r.started_at),
@@ -144,6 +170,7 @@ LAST_STATUS = Family(
 LAST_RUN = {
     g.suffix: Family(f"onepin_workflow_last_run_{g.suffix}", "gauge", f"Latest run: {g.help}")
     for g in RUN_GAUGES
+    if g.last_run
 }
 FINISHED = Family(
     "onepin_workflow_runs_finished",
@@ -168,6 +195,11 @@ CPU_TOTAL = Family(
 RUN_STATUS = Family(
     "onepin_run_status", "gauge", "Status of an active run: 1 for its status, 0 for others."
 )
+PAUSE_REASON = Family(
+    "onepin_run_pause_reason",
+    "gauge",
+    "Why an active run is paused (pause_reason): 1 for its reason, 0 for others.",
+)
 RUN = {
     g.suffix: Family(f"onepin_run_{g.suffix}", "gauge", f"Active run: {g.help}")
     for g in RUN_GAUGES
@@ -186,6 +218,7 @@ WORKFLOW_FAMILIES = (
     TOKEN_TOTAL,
     CPU_TOTAL,
     RUN_STATUS,
+    PAUSE_REASON,
     *RUN.values(),
 )
 
@@ -214,12 +247,19 @@ def _line(sample: str, labels: str, value: float) -> str:
 
 def _state_set(sample: str, labels: str, status: str, extra: str = "") -> str:
     """Every known status as 0/1, plus an unknown status as its own value."""
+    return _one_of(sample, labels, "status", KNOWN_STATUSES, status, extra)
+
+
+def _one_of(
+    sample: str, labels: str, label: str, known: tuple[str, ...], value: str, extra: str = ""
+) -> str:
+    """A state set: every `known` value of `label` as 0/1, plus an unknown `value` as its own."""
     lines = [
-        f'{sample}{{{labels},status="{known}"{extra}}} {"1.0" if known == status else "0.0"}\n'
-        for known in KNOWN_STATUSES
+        f'{sample}{{{labels},{label}="{k}"{extra}}} {"1.0" if k == value else "0.0"}\n'
+        for k in known
     ]
-    if status not in KNOWN_STATUSES:
-        lines.append(f'{sample}{{{labels},status="{escape(status)}"{extra}}} 1.0\n')
+    if value not in known:
+        lines.append(f'{sample}{{{labels},{label}="{escape(value)}"{extra}}} 1.0\n')
     return "".join(lines)
 
 
@@ -331,6 +371,16 @@ def _run_status(x: _Lines) -> str:
     )
 
 
+def _pause_reason(x: _Lines) -> str:
+    """Only for a run with a pause reason: one without (not paused, or an API that does not
+    send it) has none to show."""
+    return "".join(
+        _one_of(PAUSE_REASON.name, labels, "reason", KNOWN_PAUSE_REASONS, run.pause_reason)
+        for run, labels, _user in x.runs
+        if run.pause_reason is not None
+    )
+
+
 def _run(gauge: RunGauge) -> LineMaker:
     sample = RUN[gauge.suffix].sample
     read = gauge.value
@@ -353,12 +403,13 @@ _MAKERS: dict[str, LineMaker] = {
     PASS_RATIO.name: _workflow_value(PASS_RATIO, lambda wf: wf.pass_ratio),
     AVERAGE_DURATION.name: _workflow_value(AVERAGE_DURATION, lambda wf: wf.average_duration),
     LAST_STATUS.name: _last_status,
-    **{LAST_RUN[g.suffix].name: _last_run(g) for g in RUN_GAUGES},
+    **{LAST_RUN[g.suffix].name: _last_run(g) for g in RUN_GAUGES if g.last_run},
     FINISHED.name: _finished,
     RUN_DURATION.name: _run_duration,
     TOKEN_TOTAL.name: _token_total,
     CPU_TOTAL.name: _cpu_total,
     RUN_STATUS.name: _run_status,
+    PAUSE_REASON.name: _pause_reason,
     **{RUN[g.suffix].name: _run(g) for g in RUN_GAUGES if g.run_level},
 }
 LINE_MAKERS = tuple(_MAKERS[family.name] for family in WORKFLOW_FAMILIES)

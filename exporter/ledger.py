@@ -173,7 +173,9 @@ class RunLedger:
         if run.id != latest.id or (latest.terminal and not run.terminal):
             return  # an older run, or the latest seen again as it was before it ended
         if run.detailed or not latest.detailed or run.status != latest.status:
-            self.latest = run
+            self.latest = run.with_list_fields(latest)
+        else:  # the finished latest run listed again: its list-only fields (credits, ...)
+            self.latest = latest.with_list_fields(run)
 
 
 def _without(gaps: list[tuple[int, int]], low: int, high: int) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +31,15 @@ T = TypeVar("T")
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 KNOWN_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+# `pause_reason` as the SDK knows it (onepin-api.md §8): `user` is a manual pause, the others are
+# automatic. An open enum: other values pass through.
+KNOWN_PAUSE_REASONS = (
+    "user",
+    "provider_outage",
+    "provider_rate_limited",
+    "provider_billing",
+    "node_timeout",
+)
 # What an empty (or blank) status is exported as: the SDK accepts "", and a label value "" would
 # read as no label at all. Not terminal, so the run is asked about again until it says more.
 UNKNOWN_STATUS = "unknown"
@@ -375,6 +384,11 @@ class Pagination:
     total: int | None
 
 
+Fingerprint = tuple[int | None, float | None, bool]
+# What List Runs items carry and Get Run Status answers do not (onepin-api.md §8).
+LIST_ONLY_FIELDS = ("credits", "delivered_audio_ms", "output_line_count")
+
+
 @dataclass(frozen=True, slots=True)
 class Workflow:
     """An item of List Workflows (or Get Workflow)."""
@@ -388,11 +402,12 @@ class Workflow:
     # Fields that were sent but could not be read (so are None): "field: what was wrong".
     problems: tuple[str, ...] = ()
 
-    def fingerprint(self) -> tuple[int | None, float | None] | None:
-        """What changes when a run is created; None when the API gives no way to tell."""
+    def fingerprint(self) -> Fingerprint | None:
+        """What changes when a run is created, or when the latest run finishes (its credits and
+        delivered audio are sent only in List Runs); None when the API gives no way to tell."""
         if self.runs_count is None and self.last_run_at is None:
             return None
-        return (self.runs_count, self.last_run_at)
+        return (self.runs_count, self.last_run_at, self.last_run_status in TERMINAL_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +448,20 @@ class Run:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    def with_list_fields(self, listed: Run | None) -> Run:
+        """This run with the fields only List Runs sends (LIST_ONLY_FIELDS) taken from `listed`,
+        the same run as a run list showed it, where this one lacks them. Only when both show the
+        run finished: its values are then final, while an active run's would be stale by the
+        next poll (so they are left absent)."""
+        if listed is None or listed.id != self.id or not (self.terminal and listed.terminal):
+            return self
+        changes = {
+            name: getattr(listed, name)
+            for name in LIST_ONLY_FIELDS
+            if getattr(self, name) is None and getattr(listed, name) is not None
+        }
+        return replace(self, **changes) if changes else self
 
     def usage_value(self, key: str) -> float | None:
         return None if self.usage is None else self.usage.get(key)

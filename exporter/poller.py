@@ -25,7 +25,7 @@ from functools import partial
 from exporter.client import PAGE_LIMIT, ApiError, Deadline, OnePinClient, UnusableResponse
 from exporter.config import CollectionSettings, Workspace
 from exporter.ledger import RunLedger
-from exporter.models import TERMINAL_STATUSES, Run, RunsSummary, Workflow
+from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, RunsSummary, Workflow
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 
 log = logging.getLogger("exporter.poller")
@@ -60,7 +60,7 @@ class _WorkflowState:
 
     id: str
     name: str
-    listed_fingerprint: tuple[int | None, float | None] | None = None
+    listed_fingerprint: Fingerprint | None = None
     # Which runs are counted, which are watched (active), and the latest one.
     ledger: RunLedger = field(default_factory=RunLedger)
     summary: RunsSummary | None = None
@@ -570,8 +570,8 @@ class WorkspacePoller:
             for run in out.listed:
                 listed.add(run.id)
                 status = out.statuses.get(run.id)
-                if status is not None:
-                    records.append((status, True))
+                if status is not None:  # a status record lacks the list-only fields
+                    records.append((status.with_list_fields(run), True))
                 else:
                     final = no_status or run.id in out.unusable or run.id in ledger.list_only
                     records.append((run, final))
@@ -649,16 +649,26 @@ class WorkspacePoller:
 
     def _set_workspace_error(self, exc: ApiError) -> None:
         message = str(exc)
-        if exc.unauthorized:
+        # A client refused as too old (426) is retried as rarely as a rejected key.
+        if exc.unauthorized or exc.upgrade_required:
             self._auth_failures += 1
             backoff = min(AUTH_BACKOFF_MAX, AUTH_BACKOFF_MIN * 2 ** (self._auth_failures - 1))
             self._auth_retry_at = self._clock() + backoff
-            message += (
-                f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
-            )
+            if exc.upgrade_required:
+                message += (
+                    "; the API refuses this client as outdated (version asked for: "
+                    f"{exc.required_version or 'not named'}); a newer exporter release may be "
+                    f"needed; next try in {backoff:.0f}s"
+                )
+            else:
+                message += (
+                    f"; check the token ({self.workspace.token.source}); next try in {backoff:.0f}s"
+                )
         if not same_problem(message, self._error):
             log.error(
-                "API unreachable or key rejected: %s",
+                "API refuses this client: %s"
+                if exc.upgrade_required
+                else "API unreachable or key rejected: %s",
                 message,
                 extra={"workspace": self.workspace.name},
             )

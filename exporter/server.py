@@ -24,8 +24,10 @@ from exporter import __version__
 from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
+from exporter.models import Run
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
+from exporter.redact import MESSAGE_LIMIT, escape
 from exporter.snapshot import Snapshot
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
@@ -33,6 +35,8 @@ TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Without the header (a person with curl), allow the poll this long, capped by config.
 DEFAULT_SCRAPE_TIMEOUT = 10.0
+# Paused runs listed on the landing page (a page, not a report: the metrics have them all).
+PAUSED_RUNS_SHOWN = 20
 POLLER_KEY = web.AppKey("poller", Poller)
 
 
@@ -148,6 +152,52 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=landing_page(state, snapshot), content_type="text/html")
 
 
+def paused_runs(snapshot: Snapshot | None) -> list[tuple[str, str, Run]]:
+    """Active runs with a pause reason: (workspace, workflow name, run), longest paused first."""
+    found = [
+        (ws.name, wf.name, run)
+        for ws in (snapshot.workspaces if snapshot else ())
+        for wf in ws.workflows
+        if wf.has_data
+        for run in wf.active_runs
+        if run.pause_reason is not None
+    ]
+    found.sort(key=lambda item: -(item[2].paused_ms or 0))
+    return found
+
+
+def _paused_section(snapshot: Snapshot | None) -> str:
+    """The paused runs, with the automatic pause's explanation (`pause_error`): API text, so
+    escaped and bounded, and never a metric label."""
+    runs = paused_runs(snapshot)
+    if not runs:
+        return ""
+    e = html.escape
+    rows = []
+    for ws, workflow, run in runs[:PAUSED_RUNS_SHOWN]:
+        reason, why = _bounded(run.pause_reason or ""), _bounded(run.pause_error or "")
+        paused = f"{run.paused_ms / 1000:.0f}s" if run.paused_ms is not None else ""
+        rows.append(
+            f"<tr><td>{e(ws)}</td><td>{e(workflow)}</td><td>{run.run_number}</td>"
+            f"<td>{e(reason)}</td><td>{paused}</td>"
+            f"<td>{e(why)}</td></tr>"
+        )
+    more = len(runs) - PAUSED_RUNS_SHOWN
+    tail = f"<p>and {more} more (see onepin_run_pause_reason).</p>" if more > 0 else ""
+    return (
+        "<h2>Paused runs</h2>\n<table><tr><th>Workspace</th><th>Workflow</th><th>Run</th>"
+        "<th>Reason</th><th>Paused for</th><th>Explanation</th></tr>\n"
+        + "".join(rows)
+        + "\n</table>"
+        + tail
+    )
+
+
+def _bounded(text: str) -> str:
+    text = escape(text)
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
 def landing_page(state: ServerState, snapshot: Snapshot | None) -> str:
     """Version, workspaces, workflows, last poll result, links. No secrets."""
     e = html.escape
@@ -183,7 +233,8 @@ border-bottom:1px solid #ddd}}</style></head>
 <h2>Workspaces</h2>
 <table><tr><th>Workspace</th><th>API</th><th>Status</th><th>Workflows</th><th>Last poll</th></tr>
 {"".join(rows)}
-</table></body></html>
+</table>
+{_paused_section(snapshot)}</body></html>
 """
 
 

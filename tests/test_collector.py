@@ -29,6 +29,10 @@ def run(steps: int, status: str = "running") -> Run:
         "r-1", 7, status, 100.0, started_at=110.0, updated_at=120.0 + steps,
         finished_steps=steps, total_steps=10, usage={"cpu_seconds": 2.0 * steps},
         triggered_by="ann", observed_at=130.0 + steps, detailed=True,
+        finished_nodes=steps // 2, paused_ms=500 * steps,
+        # Paused at step 2 (for a reason the exporter does not know at step 3): the pause
+        # reason's lines come and go with the run's snapshot.
+        pause_reason={2: "provider_outage", 3: "solar_flare"}.get(steps),
     )  # fmt: skip
 
 
