@@ -53,7 +53,9 @@ def test_debug_logs_one_line_per_request_with_its_attempt(caplog: pytest.LogCapt
     line = RedactingFormatter("logfmt", lambda: [TOKEN]).format(records[1])
     assert re.search(
         r'level=debug logger=exporter.client msg="api request" method=GET '
-        r'endpoint=list_workflows path="/base/api/v1/workflows\?offset=0&limit=100" status=200 '
+        r'endpoint=list_workflows path="/base/api/v1/workflows\?sort=name&order=asc&offset=0'
+        r'&limit=100" '
+        r"status=200 "
         r"duration=\d+\.\d{3}s attempt=2$",
         line,
     ), line

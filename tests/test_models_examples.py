@@ -126,7 +126,7 @@ def test_a_workflow_without_optional_fields() -> None:
 
 @pytest.mark.parametrize(
     ("runs_count", "last_run_at", "fingerprint"),
-    [(3, None, (3, None)), (None, NOW, (None, NOW_TS)), (3, NOW, (3, NOW_TS))],
+    [(3, None, (3, None, False)), (None, NOW, (None, NOW_TS, False)), (3, NOW, (3, NOW_TS, False))],
 )
 def test_the_fingerprint_is_what_changes_when_a_run_is_created(
     runs_count: int | None, last_run_at: str | None, fingerprint: tuple[Any, ...]
