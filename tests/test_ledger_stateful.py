@@ -6,8 +6,9 @@ that misbehaves on some polls: a lagging replica hides the newest runs in List W
 List Runs, a workflow is missing from the catalogue (a page shift), the whole API is down, and
 runs carry bad values (negative, NaN, infinite or wrongly typed token cost, CPU time and delivered
 audio, the last sent only in List Runs). The
-REAL poller polls it. After every poll no counter may go down or exceed the truth, and the
-latest run may not go back; once the faults stop, every counter must equal the truth exactly.
+REAL poller polls it. After every poll no counter may go down or exceed the truth, the latest run
+may not go back, and the last success / failure times are times the API served; once the faults
+stop, every counter must equal the truth exactly, and so must those times.
 
 The truth is what the exporter can know: a run counts when its number is above the highest one
 in the first List Runs answer the exporter got for its workflow, or when that answer showed it
@@ -29,8 +30,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 import exporter.poller
 from exporter.runtime import build_poller
-from tests.helpers import exposition, make_config, poll, samples
-from tests.runview import API, TERMINAL, TOKEN, RunView, VRun
+from tests.helpers import exposition, make_config, poll, samples, value
+from tests.runview import API, T0, TERMINAL, TOKEN, RunView, VRun
 
 WORKFLOWS = ("wf-0", "wf-1", "wf-2")
 RECENT_RUNS = 3
@@ -42,6 +43,8 @@ GOOD = (100, 250, 1.5, 0.5, 0)
 BAD = (-1000, float("nan"), float("inf"), "12", True, None)
 GOOD_AUDIO = (5_400_000, 1500, 0)  # delivered_audio_ms: whole milliseconds
 BAD_AUDIO = (-1000, 2.5, float("nan"), "12", True, None)
+LAST_SUCCESS = "onepin_workflow_last_success_timestamp_seconds"
+LAST_FAILURE = "onepin_workflow_last_failure_timestamp_seconds"
 COUNTERS = (
     "finished",
     "token_cost",
@@ -231,11 +234,28 @@ class CountingMachine(RuleBasedStateMachine):
             else:
                 assert got <= want, f"{key}: exporter shows {got}, more than the truth {want}"
             self.last[key] = got
+        self.check_last_ended(text, exact)
         for s in samples(text):
             if s.name == "onepin_workflow_last_run_number":
                 wid = s.labels["workflow_id"]
                 assert s.value >= self.latest.get(wid, 0), f"{wid}: the latest run went back"
                 self.latest[wid] = s.value
+
+    def check_last_ended(self, text: str, exact: bool) -> None:
+        """The newest completed / failed run's time is one the API served for a run of that
+        status; once the faults are over, that of the newest such run created after the first
+        listing (an older one may be beyond the first page, unseen)."""
+        for status, name in (("completed", LAST_SUCCESS), ("failed", LAST_FAILURE)):
+            for wid, wf in self.view.workflows.items():
+                ended = [r for r in wf.runs if r.status == status]
+                got = value(text, name, workflow_id=wid)
+                times = {T0 + r.completed for r in ended if r.completed is not None}
+                assert got is None or got in times, f"{wid} {name}: {got}, not a served time"
+                first = self.view.first.get(wid)
+                newest = max(ended, key=lambda r: r.number, default=None)
+                if exact and first is not None and newest is not None and newest.number > first[0]:
+                    assert newest.completed is not None
+                    assert got == T0 + newest.completed, f"{wid} {name}: {got}"
 
     @staticmethod
     def shown(text: str) -> dict[tuple[str, str], float]:
