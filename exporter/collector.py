@@ -172,6 +172,16 @@ LAST_RUN = {
     for g in RUN_GAUGES
     if g.last_run
 }
+LAST_SUCCESS = Family(
+    "onepin_workflow_last_success_timestamp_seconds",
+    "gauge",
+    "When the newest completed run seen (List Runs, Get Run Status) completed.",
+)
+LAST_FAILURE = Family(
+    "onepin_workflow_last_failure_timestamp_seconds",
+    "gauge",
+    "When the newest failed run seen (List Runs, Get Run Status) failed.",
+)
 FINISHED = Family(
     "onepin_workflow_runs_finished",
     "counter",
@@ -191,6 +201,12 @@ CPU_TOTAL = Family(
     "onepin_workflow_run_cpu_seconds",
     "counter",
     "CPU seconds summed over runs seen finishing by this exporter process.",
+)
+AUDIO_TOTAL = Family(
+    "onepin_workflow_run_delivered_audio_seconds",
+    "counter",
+    "Audio delivered (delivered_audio_ms) summed over runs seen finishing by this exporter "
+    "process.",
 )
 RUN_STATUS = Family(
     "onepin_run_status", "gauge", "Status of an active run: 1 for its status, 0 for others."
@@ -213,10 +229,13 @@ WORKFLOW_FAMILIES = (
     AVERAGE_DURATION,
     LAST_STATUS,
     *LAST_RUN.values(),
+    LAST_SUCCESS,
+    LAST_FAILURE,
     FINISHED,
     RUN_DURATION,
     TOKEN_TOTAL,
     CPU_TOTAL,
+    AUDIO_TOTAL,
     RUN_STATUS,
     PAUSE_REASON,
     *RUN.values(),
@@ -365,6 +384,10 @@ def _cpu_total(x: _Lines) -> str:
     return _line(CPU_TOTAL.sample, x.base, x.wf.totals.cpu_seconds)
 
 
+def _audio_total(x: _Lines) -> str:
+    return _line(AUDIO_TOTAL.sample, x.base, x.wf.totals.delivered_audio_seconds)
+
+
 def _run_status(x: _Lines) -> str:
     return "".join(
         _state_set(RUN_STATUS.name, labels, run.status, user) for run, labels, user in x.runs
@@ -404,10 +427,13 @@ _MAKERS: dict[str, LineMaker] = {
     AVERAGE_DURATION.name: _workflow_value(AVERAGE_DURATION, lambda wf: wf.average_duration),
     LAST_STATUS.name: _last_status,
     **{LAST_RUN[g.suffix].name: _last_run(g) for g in RUN_GAUGES if g.last_run},
+    LAST_SUCCESS.name: _workflow_value(LAST_SUCCESS, lambda wf: wf.last_success),
+    LAST_FAILURE.name: _workflow_value(LAST_FAILURE, lambda wf: wf.last_failure),
     FINISHED.name: _finished,
     RUN_DURATION.name: _run_duration,
     TOKEN_TOTAL.name: _token_total,
     CPU_TOTAL.name: _cpu_total,
+    AUDIO_TOTAL.name: _audio_total,
     RUN_STATUS.name: _run_status,
     PAUSE_REASON.name: _pause_reason,
     **{RUN[g.suffix].name: _run(g) for g in RUN_GAUGES if g.run_level},
@@ -418,7 +444,8 @@ LINE_MAKERS = tuple(_MAKERS[family.name] for family in WORKFLOW_FAMILIES)
 # finished).
 _UP_INFO = tuple(WORKFLOW_FAMILIES.index(f) for f in (WORKFLOW_UP, WORKFLOW_INFO))
 _TOTALS = tuple(
-    WORKFLOW_FAMILIES.index(f) for f in (FINISHED, RUN_DURATION, TOKEN_TOTAL, CPU_TOTAL)
+    WORKFLOW_FAMILIES.index(f)
+    for f in (FINISHED, RUN_DURATION, TOKEN_TOTAL, CPU_TOTAL, AUDIO_TOTAL)
 )
 
 

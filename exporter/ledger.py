@@ -15,6 +15,13 @@ API shows. It remembers, per workflow:
   each is counted once, when a final record of it arrives.
 - `recent`: hashes of the ids of the last runs counted, a guard against a counted run coming back
   under another number. 8 bytes each (the poller holds thousands of workflows).
+- `audio_due`: runs counted from a status record, which lacks `delivered_audio_ms` (List Runs
+  sends it, onepin-api.md §8), while no run list showed them finished (a run that is not the
+  latest finishing, or a list read just before it finished). Their delivered audio is added when a
+  run list shows them finished; the poller lists (and pages back) until it does, or until a
+  listing covering their number no longer shows them (deleted).
+- `last_success`, `last_failure`: the newest completed and failed run (by number, only moving
+  forward) of any record seen, history included, with when it ended (`ended_at`).
 
 The first listing of a workflow only sets the mark: what is finished then is history, as after a
 restart, and is not counted. Counted values are taken defensively: a negative, NaN or infinite
@@ -32,7 +39,7 @@ from exporter.models import TERMINAL_STATUSES, Run
 from exporter.snapshot import WorkflowTotals
 from exporter.stats import RUN_DURATION_BUCKETS, Histogram
 
-RECENT_IDS = 32  # counted run ids remembered per workflow
+RECENT_IDS = 32  # counted run ids remembered per workflow (and runs whose audio is due)
 MAX_GAPS = 16  # unseen ranges kept per workflow; beyond, the oldest is given up
 
 
@@ -43,6 +50,31 @@ def addable(value: float | None) -> float | None:
     return value
 
 
+# A run that ended: its number, and when it ended.
+Ended = tuple[int, float]
+
+
+def ended_at(run: Run) -> float | None:
+    """When a finished run ended: `completed_at`; where the API left it out, `updated_at` (a
+    finished run's last change is its end), else `created_at` (no later than the end)."""
+    for at in (run.completed_at, run.updated_at, run.created_at):
+        if at is not None:
+            return at
+    return None
+
+
+def newer_end(known: Ended | None, run: Run) -> Ended | None:
+    """What `known` becomes when `run`, finished with the same status, is seen: a higher run
+    number moves it forward; the same number gets a better time (completed_at once the API sends
+    it); a lower one, or a run with no time at all, leaves it."""
+    at = ended_at(run)
+    if at is None or (known is not None and run.run_number < known[0]):
+        return known
+    if known is None or run.run_number > known[0] or run.completed_at is not None:
+        return (run.run_number, at)
+    return known
+
+
 @dataclass(slots=True)
 class Totals:
     """What the counters of one workflow show: the runs this process saw finish."""
@@ -51,6 +83,7 @@ class Totals:
     duration: Histogram = field(default_factory=lambda: Histogram(RUN_DURATION_BUCKETS))
     token_cost: float = 0.0
     cpu_seconds: float = 0.0
+    delivered_audio_seconds: float = 0.0
     frozen: WorkflowTotals | None = None
 
     def count(self, run: Run) -> None:
@@ -61,12 +94,22 @@ class Totals:
             self.duration.observe(duration)
         self.token_cost += addable(run.token_cost) or 0.0
         self.cpu_seconds += addable(run.usage_value("cpu_seconds")) or 0.0
+        self.add_audio(run)
+
+    def add_audio(self, run: Run) -> None:
+        """The run's delivered audio (a List Runs field: see RunLedger.audio_due)."""
+        self.frozen = None
+        self.delivered_audio_seconds += (addable(run.delivered_audio_ms) or 0) / 1000
 
     def freeze(self) -> WorkflowTotals:
         """An immutable copy, the same object while nothing was counted."""
         if self.frozen is None:
             self.frozen = WorkflowTotals(
-                dict(self.finished), self.duration.copy(), self.token_cost, self.cpu_seconds
+                dict(self.finished),
+                self.duration.copy(),
+                self.token_cost,
+                self.cpu_seconds,
+                self.delivered_audio_seconds,
             )
         return self.frozen
 
@@ -81,7 +124,11 @@ class RunLedger:
     # Watched runs whose last status record was unusable: their List Runs items stand in.
     list_only: set[str] = field(default_factory=set)
     recent: array[int] = field(default_factory=lambda: array("q"))
+    # Counted runs whose delivered audio only a run list can give: id -> run number.
+    audio_due: dict[str, int] = field(default_factory=dict)
     latest: Run | None = None
+    last_success: Ended | None = None
+    last_failure: Ended | None = None
     totals: Totals = field(default_factory=Totals)
 
     @property
@@ -105,6 +152,8 @@ class RunLedger:
                     self.watching[run.id] = run
             self.high_water = top or 0
             return []
+        if self.audio_due:
+            self._settle_audio(records, covered)
         counted = [run for run, final in records if self.seen(run, final)]
         if top is not None and top > self.high_water:
             self.gaps.insert(0, (self.high_water + 1, top))
@@ -125,6 +174,10 @@ class RunLedger:
             self.list_only.discard(run.id)
             self._remember(run.id)
             self.totals.count(run)
+            if run.detailed and run.delivered_audio_ms is None:
+                self.audio_due[run.id] = run.run_number
+                if len(self.audio_due) > RECENT_IDS:
+                    del self.audio_due[next(iter(self.audio_due))]
             return True
         if run.detailed:
             self.list_only.discard(run.id)  # its status record is readable again
@@ -152,7 +205,27 @@ class RunLedger:
             for run in self.watching.values()
             if run.run_number < number and (listed_only or run.id in self.list_only)
         ]
+        wanted += [n for n in self.audio_due.values() if n < number]
         return max(wanted, default=None)
+
+    def _settle_audio(
+        self, records: Sequence[tuple[Run, bool]], covered: Sequence[tuple[int, int]]
+    ) -> None:
+        """Add the delivered audio of counted runs that a run list now shows finished (a record
+        that only a status record made cannot tell); let go of those the listing should show
+        and does not (deleted)."""
+        shown = set()
+        for run, _final in records:
+            shown.add(run.id)
+            if run.id not in self.audio_due or not run.terminal:
+                continue
+            if run.detailed and run.delivered_audio_ms is None:
+                continue  # the list item beside this status record was not finished yet
+            del self.audio_due[run.id]
+            self.totals.add_audio(run)
+        for rid, number in list(self.audio_due.items()):
+            if rid not in shown and any(lo <= number <= hi for lo, hi in covered):
+                del self.audio_due[rid]
 
     def forget(self, run_id: str) -> None:
         """A watched run the API no longer knows (404): stop watching it."""
@@ -165,7 +238,12 @@ class RunLedger:
             del self.recent[: len(self.recent) - RECENT_IDS]
 
     def _offer_latest(self, run: Run) -> None:
-        """The latest run (highest number) only moves forward; its record only gets better."""
+        """The latest run (highest number) only moves forward; its record only gets better.
+        So do the newest completed and failed runs."""
+        if run.status == "completed":
+            self.last_success = newer_end(self.last_success, run)
+        elif run.status == "failed":
+            self.last_failure = newer_end(self.last_failure, run)
         latest = self.latest
         if latest is None or run.run_number > latest.run_number:
             self.latest = run

@@ -24,7 +24,7 @@ from functools import partial
 
 from exporter.client import PAGE_LIMIT, ApiError, Deadline, OnePinClient, UnusableResponse
 from exporter.config import CollectionSettings, Workspace
-from exporter.ledger import RunLedger
+from exporter.ledger import Ended, RunLedger
 from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, RunsSummary, Workflow
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 
@@ -511,9 +511,9 @@ class WorkspacePoller:
 
     def _must_list(self, state: _WorkflowState, entry: Workflow) -> bool:
         """List runs when the catalogue says a run was created (or cannot tell), or when the
-        ledger still wants runs only List Runs can give."""
+        ledger still wants runs (or their delivered audio) only List Runs can give."""
         ledger = state.ledger
-        if not ledger.started or ledger.gaps or ledger.list_only:
+        if not ledger.started or ledger.gaps or ledger.list_only or ledger.audio_due:
             return True
         if ledger.watching and not self._status_enabled:
             return True
@@ -743,9 +743,15 @@ class WorkspacePoller:
             pass_ratio=pass_ratio,
             average_duration=summary.average_duration_seconds if summary else None,
             last_run=state.ledger.latest,
+            last_success=_end_time(state.ledger.last_success),
+            last_failure=_end_time(state.ledger.last_failure),
             active_runs=active if self.settings.run_series else (),
             error=None if up else (state.error or self._error or "not refreshed"),
         )
+
+
+def _end_time(ended: Ended | None) -> float | None:
+    return None if ended is None else ended[1]
 
 
 def derived_pass_ratio(counts: Mapping[str, int]) -> float | None:

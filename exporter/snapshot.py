@@ -17,6 +17,7 @@ class WorkflowTotals:
     duration: Histogram
     token_cost: float
     cpu_seconds: float
+    delivered_audio_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class WorkflowSnapshot:
     last_run: Run | None = None
     active_runs: tuple[Run, ...] = ()
     error: str | None = None
+    # When the newest completed / failed run seen ended (exporter/ledger.py `ended_at`).
+    last_success: float | None = None
+    last_failure: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,9 @@ WORKFLOW_METRICS = [
     *_histogram("onepin_workflow_run_duration_seconds"),
     "onepin_workflow_run_token_cost_total",
     "onepin_workflow_run_cpu_seconds_total",
+    # Issue 12 (design §9): when the newest completed / failed run seen ended.
+    "onepin_workflow_last_success_timestamp_seconds",
+    "onepin_workflow_last_failure_timestamp_seconds",
 ]
 RUN_METRICS = [
     "onepin_run_status",
@@ -81,6 +84,7 @@ SDK_WORKFLOW_METRICS = [
     "onepin_workflow_last_run_finished_nodes",
     "onepin_workflow_last_run_credits",
     "onepin_workflow_last_run_delivered_audio_seconds",
+    "onepin_workflow_run_delivered_audio_seconds_total",
 ]
 SDK_RUN_METRICS = [
     "onepin_run_finished_nodes",
@@ -96,17 +100,4 @@ CONTRACT_METRICS = frozenset(
     + ADDED_METRICS
     + SDK_WORKFLOW_METRICS
     + SDK_RUN_METRICS
-)
-
-# Pending exporter: the metrics of issues 12 and 16 that the alerts and dashboards already use,
-# named exactly as the issues and the exporter's change name them. They count as known to the
-# dashboard and alert checks (tests/dashboard_queries.py), but not yet as exposed by a scrape
-# (tests/test_scrape.py, tests/test_e2e_prometheus.py). When the exporter emits them, move each
-# into WORKFLOW_METRICS or RUN_METRICS above and empty this list.
-PENDING_EXPORTER_METRICS = frozenset(
-    {
-        "onepin_workflow_run_delivered_audio_seconds_total",
-        "onepin_workflow_last_success_timestamp_seconds",
-        "onepin_workflow_last_failure_timestamp_seconds",
-    }
 )

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract import CONTRACT_METRICS, PENDING_EXPORTER_METRICS
+from tests.contract import CONTRACT_METRICS
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
@@ -39,9 +39,8 @@ BUILTIN_VARIABLES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h
 
 # --- the metric contract (design.md §4.4) -----------------------------------------------------
 
-# Set by Prometheus for every target, beside the exporter's contract (and the metrics of the
-# contract that the exporter does not emit yet, see tests/contract.py).
-KNOWN_METRICS: frozenset[str] = CONTRACT_METRICS | PENDING_EXPORTER_METRICS | {"up"}
+# Set by Prometheus for every target, beside the exporter's contract.
+KNOWN_METRICS: frozenset[str] = CONTRACT_METRICS | {"up"}
 # prometheus_client's standard process and Python collectors.
 STANDARD_PREFIXES = ("process_", "python_")
 

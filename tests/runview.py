@@ -5,7 +5,9 @@ It serves List Workflows, List Runs (offset, limit, newest first) and Get Run St
 lists of runs, and can misbehave the ways the counting guarantee is about: a lagging replica that
 hides the newest runs (`VWorkflow.hidden`), a workflow missing from the catalogue (`missing`),
 the whole API down (`down`), Get Run Status refused (`status_refused`), and any field of a run
-replaced by a bad value (`VRun.bad`). List Runs items carry no `token_cost`, as documented.
+replaced by a bad value (`VRun.bad`). List Runs items carry no `token_cost`, as documented, and
+Get Run Status answers no `delivered_audio_ms` (a List Runs field, onepin-api.md §8); an active
+run's item shows the audio delivered so far (0 here), a finished run's the final figure.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class VRun:
     completed: int | None = None
     token_cost: Any = 100
     cpu: Any = 1.5
+    audio: Any = 1500  # delivered_audio_ms once finished
     # Fields replaced in both answers (e.g. {"token_cost": float("nan")}), as a broken API would.
     bad: dict[str, Any] = field(default_factory=dict)
     # Fields replaced in Get Run Status only.
@@ -64,12 +67,14 @@ class VRun:
             "total_steps": 6,
             "finished_steps": 6 if self.terminal else 2,
             "usage_summary": {"cpu_seconds": self.cpu, "memory_mb": 64},
+            "delivered_audio_ms": self.audio if self.terminal else 0,
         }
         out.update(self.bad)
         return out
 
     def record(self) -> dict[str, Any]:
         out = {**self.item(), "token_cost": self.token_cost}
+        del out["delivered_audio_ms"]  # List Runs only
         out.update(self.bad)
         out.update(self.bad_status)
         return out

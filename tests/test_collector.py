@@ -21,7 +21,9 @@ def totals(finished: int = 0) -> WorkflowTotals:
     duration = Histogram(RUN_DURATION_BUCKETS)
     for _ in range(finished):
         duration.observe(42.0)
-    return WorkflowTotals({"completed": finished}, duration, 10.0 * finished, 1.5 * finished)
+    return WorkflowTotals(
+        {"completed": finished}, duration, 10.0 * finished, 1.5 * finished, 2.5 * finished
+    )
 
 
 def run(steps: int, status: str = "running") -> Run:
@@ -66,6 +68,10 @@ def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
         snapshot(done),  # idle gone
         snapshot(done, idle),  # and back
         snapshot(done, idle),
+        # A settled workflow's newest completed / failed run moves on (a new snapshot object).
+        snapshot(done, dataclasses.replace(idle, last_success=1.8e9)),
+        snapshot(done, dataclasses.replace(idle, last_success=1.8e9, last_failure=1.9e9)),
+        snapshot(done, dataclasses.replace(idle, last_success=2.0e9, last_failure=1.9e9)),
     ]
     renderer = Renderer(triggered_by)
     for i, step in enumerate(steps):
@@ -75,6 +81,11 @@ def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
         if i == 3:
             assert b'workflow_name="busy"' not in cached
     assert b"onepin_workflow_run_duration_seconds_count" in cached
+    assert (
+        b'onepin_workflow_last_success_timestamp_seconds{workspace="prod",workflow_id="wf-idle"'
+        in cached
+    )
+    assert b"onepin_workflow_run_delivered_audio_seconds_total" in cached
 
 
 def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:

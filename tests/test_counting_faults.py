@@ -13,7 +13,7 @@ import pytest
 from exporter.poller import Poller
 from exporter.runtime import build_poller
 from tests.helpers import exposition, make_config, poll, series, value
-from tests.runview import API, TOKEN, RunView
+from tests.runview import API, T0, TOKEN, RunView
 
 WF = "wf-a"
 OTHER = "wf-b"
@@ -203,6 +203,70 @@ def test_get_run_status_refused_falls_back_to_list_runs(caplog: pytest.LogCaptur
             assert finished(text, "completed", OTHER) == 1
             assert counter(text, "cpu_seconds_total") == 1.5
             assert counter(text, "duration_seconds_sum") == 300
+            assert counter(text, "delivered_audio_seconds_total") == 1.5  # the list item's
             assert not series(text, "onepin_run_status", run_id=run.id)
     warned = [r.getMessage() for r in caplog.records if "Get Run Status" in r.getMessage()]
     assert len(warned) == 1, warned
+
+
+# --- delivered audio (a List Runs field) and the newest completed / failed run -----------------
+
+AUDIO = "delivered_audio_seconds_total"
+LAST_SUCCESS = "onepin_workflow_last_success_timestamp_seconds"
+LAST_FAILURE = "onepin_workflow_last_failure_timestamp_seconds"
+
+
+def test_a_run_finishing_while_not_the_latest_adds_its_delivered_audio_once() -> None:
+    """Get Run Status lacks delivered_audio_ms, and the catalogue does not change when a run
+    other than the latest finishes: the run is counted from its status record, and its audio
+    comes from one more List Runs, once."""
+    view = RunView(WF)
+    with_history(view, runs=1)
+    poller = poller_on(view)
+    scrape(poller)
+    older = view.workflows[WF].add("running", at=1000)
+    view.workflows[WF].add("running", at=1010)
+    scrape(poller)
+    older.audio = 5_400_000
+    older.finish("completed", 1200)
+    lists = view.count("list_runs")
+    texts = [scrape(poller) for _ in range(3)]
+    assert [finished(t, "completed") for t in texts] == [1, 1, 1]
+    assert counter(texts[-1], AUDIO) == 5400
+    assert view.count("list_runs") == lists + 1  # one more run list, then none
+
+
+def test_the_three_values_are_what_the_api_served() -> None:
+    """The newest completed and failed runs' completed_at from the first poll on (history, as
+    the first List Runs lists it), and delivered audio summed over the runs seen finishing."""
+    view = RunView(WF, OTHER)
+    wf = view.workflows[WF]
+    for status, at in [("completed", 0), ("failed", 100), ("completed", 200), ("cancelled", 300)]:
+        wf.add(status, at=at)  # completed_at = at + 30
+    view.workflows[OTHER].add("cancelled", at=0)
+    poller = poller_on(view)
+    text = scrape(poller)
+    assert value(text, LAST_SUCCESS, workflow_id=WF) == T0 + 230
+    assert value(text, LAST_FAILURE, workflow_id=WF) == T0 + 130
+    assert counter(text, AUDIO) == 0  # history
+    # None seen yet: absent, not 0.
+    assert not series(text, LAST_SUCCESS, workflow_id=OTHER)
+    assert not series(text, LAST_FAILURE, workflow_id=OTHER)
+    assert counter(text, AUDIO, OTHER) == 0
+
+    failed = wf.add("running", at=1000)
+    scrape(poller)
+    failed.audio = 2_500
+    failed.finish("failed", 1100)
+    done = wf.add("completed", at=1200, audio=4_000)
+    text = scrape(poller)
+    assert value(text, LAST_SUCCESS, workflow_id=WF) == T0 + 1230
+    assert value(text, LAST_FAILURE, workflow_id=WF) == T0 + 1100
+    assert counter(text, AUDIO) == 6.5
+    # A lagging replica shows an older list: nothing goes back, nothing is counted twice.
+    wf.hidden = 2
+    text = scrape(poller)
+    assert value(text, LAST_SUCCESS, workflow_id=WF) == T0 + 1230
+    assert value(text, LAST_FAILURE, workflow_id=WF) == T0 + 1100
+    assert counter(text, AUDIO) == 6.5
+    assert done.completed == 1230

@@ -89,9 +89,11 @@ def polls() -> list[Snapshot]:
                 del current[i]  # gone
             elif choice == 1:
                 current[i] = active(i, steps)  # starts a run, or its run progresses
-            elif choice == 2:  # its run finished: settled again, with new totals
+            elif choice == 2:  # its run finished: settled again, with new totals and times
                 last = run(steps, "completed")
-                current[i] = dataclasses.replace(idle(i, 1), last_run=last)
+                current[i] = dataclasses.replace(
+                    idle(i, 1), last_run=last, last_success=1.8e9 + poll, last_failure=1.7e9
+                )
             elif choice == 3:
                 current[i] = idle(i, name=f"renamed {poll}")
             else:

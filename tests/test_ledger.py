@@ -7,12 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.ledger import MAX_GAPS, RECENT_IDS, RunLedger, Totals, addable
+from exporter.ledger import MAX_GAPS, RECENT_IDS, RunLedger, Totals, addable, ended_at, newer_end
 from exporter.models import Run
 
 
 def run(number: int, status: str = "completed", *, detailed: bool = True, **fields: object) -> Run:
-    """Run number n, id r<n>, 100 s long, 10 tokens and 2 CPU seconds unless told."""
+    """Run number n, id r<n>, 100 s long, 10 tokens and 2 CPU seconds unless told; finished, it
+    delivered 1.5 s of audio (as a status record merged with its List Runs item tells)."""
     base = Run(
         id=f"r{number}",
         run_number=number,
@@ -23,6 +24,7 @@ def run(number: int, status: str = "completed", *, detailed: bool = True, **fiel
         token_cost=10.0,
         usage={"cpu_seconds": 2.0},
         detailed=detailed,
+        delivered_audio_ms=1500 if status in ("completed", "failed", "cancelled") else None,
     )
     return replace(base, **fields)  # type: ignore[arg-type]
 
@@ -222,3 +224,117 @@ def test_memory_stays_bounded() -> None:
     assert len(ledger.gaps) == MAX_GAPS
     assert not ledger.watching
     assert sum(ledger.totals.finished.values()) == 2 * len(shown)
+
+
+def item(number: int, status: str = "completed", **fields: object) -> Run:
+    """A List Runs item: no token cost; the delivered audio as told."""
+    return run(number, status, detailed=False, token_cost=None, **fields)
+
+
+def record(number: int, status: str = "completed", **fields: object) -> Run:
+    """A Get Run Status record: no delivered audio (List Runs sends it)."""
+    return run(number, status, delivered_audio_ms=None, **fields)
+
+
+AUDIO: dict[str, tuple[list[tuple[str, object]], list[float], list[list[int]]]] = {
+    "a run counted with its list item's audio adds it at once": (
+        [page(run(1), short=True), page(run(2, delivered_audio_ms=5_400_000), run(1))],
+        [0.0, 5400.0], [[], [2]]),
+    "a run counted from its status record alone adds its audio when a list shows it finished": (
+        [page(run(1), short=True), page(run(3, "running"), run(2, "running"), run(1)),
+         status(record(2)), page(item(3, "running"), item(2, delivered_audio_ms=2500), item(1))],
+        [0.0, 0.0, 0.0, 2.5], [[], [], [2], []]),
+    "a list showing it still running (a lagging replica) makes it wait": (
+        [page(run(1), short=True), page(run(2, "running"), run(1)), status(record(2)),
+         page(item(2, "running"), item(1)), page(item(2, delivered_audio_ms=2500), item(1))],
+        [0.0, 0.0, 0.0, 0.0, 2.5], [[], [], [2], [], []]),
+    "a status record beside a running list item is not its final audio": (
+        [page(run(1), short=True), page(run(2, "running"), run(1)), page(record(2), item(1)),
+         page(item(2, delivered_audio_ms=2500), item(1)),
+         page(item(2, delivered_audio_ms=9), item(1))],
+        [0.0, 0.0, 0.0, 2.5, 2.5], [[], [], [2], [], []]),
+    "a list item without the field settles it with nothing (an API that does not send it)": (
+        [page(run(1), short=True), page(run(2, "running"), run(1)), status(record(2)),
+         page(item(2, delivered_audio_ms=None), item(1)), page(item(2), item(1))],
+        [0.0, 0.0, 0.0, 0.0, 0.0], [[], [], [2], [], []]),
+    "negative audio adds nothing": (
+        [page(run(1), short=True), page(run(2, delivered_audio_ms=-5), run(1))],
+        [0.0, 0.0], [[], [2]]),
+    "history adds nothing": ([page(run(2), run(1), short=True)], [0.0], [[]]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(AUDIO))
+def test_delivered_audio_is_counted_once_from_list_runs(case: str) -> None:
+    steps, audio, expected = AUDIO[case]
+    ledger = RunLedger()
+    shown = []
+    for step in steps:
+        counted_numbers(ledger, [step])
+        shown.append(ledger.totals.freeze().delivered_audio_seconds)
+    assert shown == audio
+    ledger2 = RunLedger()
+    assert counted_numbers(ledger2, steps) == expected
+
+
+def test_audio_due_is_wanted_below_the_first_page_and_let_go_when_deleted() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(2, "running"), run(1)), [(1, 2)])
+    ledger.listed(listing(run(9), run(8)), [(3, 9)])
+    assert ledger.seen(record(2), final=True)
+    assert ledger.open_below(8) == 2  # paged back for, beyond the first page
+    assert ledger.audio_due == {"r2": 2}
+    ledger.listed(listing(item(9), item(8)), [(1, 9)])  # a listing showing all: r2 is gone
+    assert ledger.audio_due == {}
+    assert ledger.open_below(8) is None
+
+
+def test_audio_due_stays_bounded() -> None:
+    ledger = RunLedger()
+    ledger.listed([], [])
+    for n in range(1, 200):
+        ledger.listed(listing(run(n, "running")), [(n, n)])
+        ledger.seen(record(n), final=True)
+    assert len(ledger.audio_due) == RECENT_IDS
+
+
+END = 5000.0
+LAST: dict[str, tuple[list[list[Run]], tuple[float | None, float | None]]] = {
+    "none seen: absent": ([[run(2, "running"), run(1, "cancelled")]], (None, None)),
+    "the first listing gives both (history counts here)": (
+        [[run(3, "running"), run(2, "failed"), run(1)]], (1100.0, 2100.0)),
+    "the newest by number, whatever the order": (
+        [[run(1), run(4), run(2)]], (4100.0, None)),
+    "never goes back to a lower number (a lagging replica)": (
+        [[run(5)], [run(4)]], (5100.0, None)),
+    "moves forward to a newer run": ([[run(4)], [run(5, "failed")], [run(6)]], (6100.0, 5100.0)),
+    "without completed_at: updated_at": (
+        [[run(3, completed_at=None, updated_at=END)]], (END, None)),
+    "without completed_at nor updated_at: created_at": (
+        [[run(3, completed_at=None)]], (0.0, None)),
+    "the same run's completed_at, once sent, replaces the fallback": (
+        [[run(3, completed_at=None, updated_at=END)], [run(3)]], (3100.0, None)),
+    "a run with no time at all is passed over": (
+        [[run(2)], [run(3, completed_at=None, created_at=None)]], (2100.0, None)),
+    "cancelled runs are neither": ([[run(2), run(3, "cancelled")]], (2100.0, None)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LAST))
+def test_last_success_and_failure(case: str) -> None:
+    polls, (success, failure) = LAST[case]
+    ledger = RunLedger()
+    for i, runs in enumerate(polls):
+        if i == 0:
+            ledger.listed(listing(*runs), [])
+        else:
+            for r in runs:
+                ledger.seen(r, final=True)
+    got = tuple(None if e is None else e[1] for e in (ledger.last_success, ledger.last_failure))
+    assert got == (success, failure)
+
+
+def test_ended_at_and_newer_end() -> None:
+    assert ended_at(run(1, completed_at=None, updated_at=None, created_at=None)) is None
+    assert newer_end(None, run(2)) == (2, 2100.0)
+    assert newer_end((5, 1.0), run(2)) == (5, 1.0)
