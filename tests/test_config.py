@@ -19,6 +19,7 @@ from exporter.config import (
     load_config,
     parse_config,
     parse_duration,
+    token_problem,
 )
 
 GOOD = """\
@@ -637,3 +638,23 @@ def test_a_token_file_rewritten_unusable_is_logged_once_naming_the_file(
         ("token file not used: the token is not UTF-8 text", str(file))
     ]
     assert token.reveal() == "op_live_good"
+
+
+TOKEN_PROBLEMS: list[tuple[str, str | None]] = [
+    ("op_live_!aZ9~X-._", None),  # printable ASCII, '!' to '~'
+    ("ab cd", "a space at character 3 of 5"),
+    ("ab\ncd", "a line break at character 3 of 5"),
+    ("ab\x01", "a control character at character 3 of 3"),
+    ("ab\\", "a quote or backslash at character 3 of 3"),
+    ("abé", "a non-ASCII character at character 3 of 3"),
+]
+
+
+@pytest.mark.parametrize(("token", "problem"), TOKEN_PROBLEMS)
+def test_token_problem_word_for_word(token: str, problem: str | None) -> None:
+    expected = None
+    if problem is not None:
+        expected = (
+            f"the token holds {problem}: a key is one line of printable ASCII, without quotes"
+        )
+    assert token_problem(token) == expected

@@ -93,6 +93,10 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[list[int]]]] = {
          page(run(2, "failed", detailed=False), final=False), status(run(2, "failed"))],
         [[], [], [], [2]],
     ),
+    "an empty listing changes nothing": (
+        [page(run(1), short=True), ("list", ([], [])), page(run(2), run(1))],
+        [[], [], [2]],
+    ),
     "an empty first listing: every later run is new": (
         [("list", ([], [])), page(run(2), run(1))],
         [[], [2, 1]],
@@ -297,3 +301,46 @@ def test_the_watched_record_only_gets_better(case: str) -> None:
     ledger.seen(first, final=False)
     ledger.seen(then, final=False)
     assert ledger.watching["r5"] is (then if replaced else first)
+
+
+def test_a_poll_without_new_runs_adds_no_gap() -> None:
+    ledger = RunLedger()
+    counted_numbers(ledger, [page(run(3), short=True), page(run(9), run(8))])
+    for _ in range(MAX_GAPS + 4):
+        ledger.listed(listing(run(9), run(8)), [(8, 9)])
+    assert ledger.gaps == [(4, 7)]  # still wanted: no later page may push it out
+
+
+def test_beyond_max_gaps_the_oldest_gap_is_given_up() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(1)), [(1, 1)])
+    for n in range(1, MAX_GAPS + 3):  # each page shows one run, leaving a gap of two below it
+        ledger.listed(listing(run(3 * n + 1)), [(3 * n + 1, 3 * n + 1)])
+    newest = [(3 * n - 1, 3 * n) for n in range(MAX_GAPS + 2, 2, -1)]
+    assert ledger.gaps == newest
+
+
+# (records of run 2 in order: the first from List Runs, the others as seen; what latest shows)
+LATEST_RECORDS: dict[str, tuple[list[Run], tuple[str, bool, int | None, float | None]]] = {
+    "a status record replaces the list item": (
+        [run(2, "running", detailed=False), run(2, "running")], ("running", True, None, None)),
+    "a newer list item replaces a list item": (
+        [run(2, "running", detailed=False), run(2, "running", detailed=False, finished_steps=3)],
+        ("running", False, 3, None)),
+    "the status record keeps the credits List Runs sent": (
+        [run(2, detailed=False, credits=12.0), run(2)], ("completed", True, None, 12.0)),
+    "the finished run listed again gives its credits": (
+        [run(2), run(2, detailed=False, credits=12.0)], ("completed", True, None, 12.0)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LATEST_RECORDS))
+def test_the_latest_run_record_gets_better(case: str) -> None:
+    records, expected = LATEST_RECORDS[case]
+    ledger = RunLedger()
+    ledger.listed(listing(records[0]), [])
+    for r in records[1:]:
+        ledger.seen(r, final=r.detailed)
+    latest = ledger.latest
+    assert latest is not None
+    assert (latest.status, latest.detailed, latest.finished_steps, latest.credits) == expected

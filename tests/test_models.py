@@ -535,6 +535,9 @@ PROBLEM_TEXTS: list[tuple[str, Any, str]] = [
     ("usage_summary", {"k" * 24: -1}, f"usage_summary.{'k' * 24}: negative (-1)"),
     ("usage_summary", {"k" * 25: -1}, "usage_summary.<a key of 25 characters>: negative (-1)"),
     ("usage_summary", {"a\nb": -1}, "usage_summary.'a\\nb': negative (-1)"),
+    ("error", {"message": "boom"}, "error: expected a string, got an object"),
+    ("created_at", [2026], "created_at: expected an ISO-8601 or Unix time, got a list of 1"),
+    ("created_at", -5, "created_at: out of range (-5)"),
 ]
 
 
@@ -549,6 +552,9 @@ EDGE_VALUES: list[tuple[str, Any, Any]] = [
     ("total_nodes", "0", 0),  # zero is no negative count
     ("token_cost", "0", 0.0),
     ("run_number", str(MAX_INT), MAX_INT),  # the largest 64-bit integer is still one
+    ("created_at", 0, 0.0),  # 1970 and 9999 are still times
+    ("created_at", 0.5, 0.5),
+    ("created_at", "9999-12-31T23:59:59Z", 253402300799.0),
     ("created_at", 2e10, 2e10),  # Unix seconds up to 2e10 (year 2603); milliseconds above
     ("created_at", 2e10 + 1000, 2e7 + 1),
 ]
@@ -631,3 +637,31 @@ def test_with_list_fields(case: str) -> None:
     got = run.with_list_fields(listed)
     assert (got.credits, got.delivered_audio_ms, got.output_line_count) == expected
     assert (got.id, got.status, got.detailed) == (run.id, run.status, run.detailed)
+
+
+TAG = "\U000e0001"  # not printable: a problem quotes it as 10 characters
+
+
+@pytest.mark.parametrize(
+    ("usage", "problems"),
+    [
+        ({f"u{i}": -1 for i in range(8)}, tuple(f"usage_summary.u{i}: negative (-1)"
+                                                for i in range(8))),
+        ({f"u{i}": -1 for i in range(10)}, (*(f"usage_summary.u{i}: negative (-1)"
+                                              for i in range(7)),
+                                            "more: 3 other values could not be read")),
+        # 200 characters are kept whole; a longer problem is cut to 200, ending in "..."
+        ({TAG * 16 + "a" * 8: -10}, (f"usage_summary.{TAG * 16 + 'a' * 8!r}: negative (-10)",)),
+        ({TAG * 24: -10}, (f"usage_summary.{TAG * 24!r}: negative (-10)"[:197] + "...",)),
+    ],
+)  # fmt: skip
+def test_problems_are_bounded_word_for_word(
+    usage: dict[str, Any], problems: tuple[str, ...]
+) -> None:
+    assert via_status(usage_summary=usage).problems == problems
+    assert all(len(p) <= 200 for p in problems) and len(problems[0]) >= 30
+
+
+def test_meta_without_a_timestamp() -> None:
+    assert models.parse_meta({"meta": {"request_id": "req-9"}}) == models.Meta("req-9", None)
+    assert models.parse_meta({"meta": {"timestamp": "later"}}) == models.Meta(None, None)
