@@ -650,7 +650,9 @@ TOKEN_PROBLEMS: list[tuple[str, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("token", "problem"), TOKEN_PROBLEMS)
+@pytest.mark.parametrize(
+    ("token", "problem"), TOKEN_PROBLEMS, ids=["printable", "space", "LF", "control", "bs", "e"]
+)
 def test_token_problem_word_for_word(token: str, problem: str | None) -> None:
     expected = None
     if problem is not None:
