@@ -673,3 +673,12 @@ def test_problems_are_bounded_word_for_word(
 def test_meta_without_a_timestamp() -> None:
     assert models.parse_meta({"meta": {"request_id": "req-9"}}) == models.Meta("req-9", None)
     assert models.parse_meta({"meta": {"timestamp": "later"}}) == models.Meta(None, None)
+
+
+def test_a_remembered_workflow_page_is_read_whole_again() -> None:
+    memo: dict[str, tuple[object, Any]] = {}
+    body = page(workflow_item(id="wf-1"), workflow_item(id="wf-2", name="second"))
+    first = parse_workflow_page(body, memo)
+    again = parse_workflow_page(body, memo)  # every item as it was: each from the memo
+    assert [w.id for w in again.items] == [w.id for w in first.items] == ["wf-1", "wf-2"]
+    assert again.items[1] is first.items[1]
