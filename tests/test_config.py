@@ -19,6 +19,7 @@ from exporter.config import (
     load_config,
     parse_config,
     parse_duration,
+    token_problem,
 )
 
 GOOD = """\
@@ -594,3 +595,68 @@ def test_a_duplicate_name_is_named_with_its_line() -> None:
 
 def test_a_complex_yaml_key_is_named_in_full() -> None:
     assert problems(WS + "? [x, {y: z}]\n: 1\n") == ["c.yaml:4: ['x', {'y': 'z'}]: unknown key"]
+
+
+# --- a token that cannot be used: the error names its key and line, never the token ------------
+
+BAD_TOKENS: list[tuple[str, bytes | None, str]] = [
+    # (token, token file's content: then token_file is set, the problem after the path)
+    ("op_live_abc def", None, "the token holds a space at character 12 of 15: a key is one line"
+     " of printable ASCII, without quotes"),
+    ("", b"op_live_\xff\n", "{file}: the token is not UTF-8 text"),
+    ("", b"op_live_a\"b", "{file}: the token holds a quote or backslash at character 10 of 11:"
+     " a key is one line of printable ASCII, without quotes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("token", "content", "problem"), BAD_TOKENS)
+def test_an_unusable_token_is_one_problem_at_its_line(
+    tmp_path: Path, token: str, content: bytes | None, problem: str
+) -> None:
+    file = tmp_path / "token"
+    if content is None:
+        key, value = "token", f"'{token}'"
+    else:
+        file.write_bytes(content)
+        key, value = "token_file", str(file)
+    text = f"workspaces:\n  - name: a\n    api_url: https://x.test\n    {key}: {value}\n"
+    assert problems(text) == [f"c.yaml:4: workspaces[0].{key}: " + problem.format(file=file)]
+
+
+def test_a_token_file_rewritten_unusable_is_logged_once_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "token"
+    file.write_text("op_live_good")
+    token = Token(path=file)
+    file.write_bytes(b"op_live_\xff")
+    os.utime(file, (1, 1))
+    with caplog.at_level("ERROR", logger="exporter.config"):
+        assert not token.refresh()
+        assert not token.refresh()  # the same file: not read, nor said, again
+    assert [(r.getMessage(), getattr(r, "token_file", None)) for r in caplog.records] == [
+        ("token file not used: the token is not UTF-8 text", str(file))
+    ]
+    assert token.reveal() == "op_live_good"
+
+
+TOKEN_PROBLEMS: list[tuple[str, str | None]] = [
+    ("op_live_!aZ9~X-._", None),  # printable ASCII, '!' to '~'
+    ("ab cd", "a space at character 3 of 5"),
+    ("ab\ncd", "a line break at character 3 of 5"),
+    ("ab\x01", "a control character at character 3 of 3"),
+    ("ab\\", "a quote or backslash at character 3 of 3"),
+    ("abé", "a non-ASCII character at character 3 of 3"),
+]
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"), TOKEN_PROBLEMS, ids=["printable", "space", "LF", "control", "bs", "e"]
+)
+def test_token_problem_word_for_word(token: str, problem: str | None) -> None:
+    expected = None
+    if problem is not None:
+        expected = (
+            f"the token holds {problem}: a key is one line of printable ASCII, without quotes"
+        )
+    assert token_problem(token) == expected

@@ -7,7 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.ledger import MAX_GAPS, RECENT_IDS, RunLedger, Totals, addable, ended_at, newer_end
+from exporter.ledger import (
+    MAX_GAPS,
+    RECENT_IDS,
+    RunLedger,
+    Totals,
+    _without,
+    addable,
+    ended_at,
+    newer_end,
+)
 from exporter.models import Run
 
 
@@ -95,6 +104,10 @@ CASES: dict[str, tuple[list[tuple[str, object]], list[list[int]]]] = {
          page(run(2, "failed", detailed=False), final=False), status(run(2, "failed"))],
         [[], [], [], [2]],
     ),
+    "an empty listing changes nothing": (
+        [page(run(1), short=True), ("list", ([], [])), page(run(2), run(1))],
+        [[], [], [2]],
+    ),
     "an empty first listing: every later run is new": (
         [("list", ([], [])), page(run(2), run(1))],
         [[], [2, 1]],
@@ -121,7 +134,10 @@ def test_each_run_is_counted_once(case: str) -> None:
     steps, expected = CASES[case]
     ledger = RunLedger()
     assert counted_numbers(ledger, steps) == expected
-    assert sum(ledger.totals.finished.values()) == sum(len(c) for c in expected)
+    counted = sum(len(c) for c in expected)
+    assert sum(ledger.totals.finished.values()) == counted
+    # Each counted run adds its 10 tokens and 2 CPU seconds: the counters are sums.
+    assert (ledger.totals.token_cost, ledger.totals.cpu_seconds) == (10.0 * counted, 2.0 * counted)
 
 
 LATEST: dict[str, tuple[list[Run], tuple[int, str, bool]]] = {
@@ -191,6 +207,9 @@ OPEN_BELOW: dict[str, tuple[list[tuple[str, object]], int, bool, int | None]] = 
     "a gap below": ([page(run(3), short=True), page(run(9), run(8))], 5, False, 4),
     "a watched run when only List Runs tells": (
         [page(run(3), short=True), page(run(9, "running"), run(8), short=True)], 10, True, 9),
+    "the run just above the mark": ([page(run(3), short=True)], 5, False, 4),
+    "nothing below the bottom of a gap": (
+        [page(run(3), short=True), page(run(9), run(8))], 4, False, None),
     "a watched run is not wanted while its status can be asked for": (
         [page(run(3), short=True), page(run(9, "running"), run(8), short=True)], 10, False, None),
 }  # fmt: skip
@@ -338,3 +357,115 @@ def test_ended_at_and_newer_end() -> None:
     assert ended_at(run(1, completed_at=None, updated_at=None, created_at=None)) is None
     assert newer_end(None, run(2)) == (2, 2100.0)
     assert newer_end((5, 1.0), run(2)) == (5, 1.0)
+
+
+def test_a_watched_run_is_not_wanted_from_list_runs_by_default() -> None:
+    ledger = RunLedger()
+    counted_numbers(ledger, [page(run(3), short=True), page(run(9, "running"), run(8), short=True)])
+    assert ledger.open_below(10) is None
+    assert ledger.open_below(10, listed_only=True) == 9
+
+
+GAPS_LESS: list[tuple[tuple[int, int], list[tuple[int, int]]]] = [
+    ((1, 3), [(5, 10), (20, 30)]),  # below every gap: nothing changes
+    ((11, 19), [(5, 10), (20, 30)]),  # between them
+    ((7, 8), [(5, 6), (9, 10), (20, 30)]),  # inside one: it splits
+    ((5, 10), [(20, 30)]),  # exactly one: it goes
+    ((4, 25), [(26, 30)]),  # across both
+    ((10, 20), [(5, 9), (21, 30)]),  # the ends of both
+]
+
+
+@pytest.mark.parametrize(("shown", "left"), GAPS_LESS)
+def test_the_gaps_less_what_a_page_showed(
+    shown: tuple[int, int], left: list[tuple[int, int]]
+) -> None:
+    assert _without([(5, 10), (20, 30)], *shown) == left
+
+
+def test_a_forgotten_or_counted_run_leaves_nothing_behind() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(3)), [(1, 3)])
+    ledger.seen(run(4, "running", detailed=False), final=False)
+    ledger.seen(run(5, "running", detailed=False), final=False)
+    ledger.list_only.update({"r4", "r5"})  # their status records were unreadable
+    ledger.forget("r4")
+    ledger.forget("r404")  # not watched: nothing happens
+    assert ledger.seen(run(5, "failed", detailed=False), final=True)
+    assert (ledger.watching, ledger.list_only) == ({}, set())
+
+
+def test_a_readable_status_record_ends_the_wait_for_list_runs() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(5, "running", detailed=False), run(4)), [(1, 5)])
+    ledger.list_only.add("r5")  # its status record was unreadable
+    assert ledger.open_below(6) == 5
+    ledger.seen(run(5, "running"), final=False)
+    assert ledger.open_below(6) is None
+
+
+# (the watched record, the next one, whether it replaces it)
+WATCHED: dict[str, tuple[Run, Run, bool]] = {
+    "a status record over a list item": (
+        run(5, "running", detailed=False), run(5, "running"), True),
+    "a list item does not replace a status record": (
+        run(5, "running"), run(5, "running", detailed=False, finished_steps=3), False),
+    "a list item with a new status does": (
+        run(5, "running"), run(5, "paused", detailed=False), True),
+    "a newer list item replaces a list item": (
+        run(5, "running", detailed=False), run(5, "running", detailed=False, finished_steps=3),
+        True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(WATCHED))
+def test_the_watched_record_only_gets_better(case: str) -> None:
+    first, then, replaced = WATCHED[case]
+    ledger = RunLedger()
+    ledger.listed(listing(run(3)), [(1, 3)])
+    ledger.seen(first, final=False)
+    ledger.seen(then, final=False)
+    assert ledger.watching["r5"] is (then if replaced else first)
+
+
+def test_a_poll_without_new_runs_adds_no_gap() -> None:
+    ledger = RunLedger()
+    counted_numbers(ledger, [page(run(3), short=True), page(run(9), run(8))])
+    for _ in range(MAX_GAPS + 4):
+        ledger.listed(listing(run(9), run(8)), [(8, 9)])
+    assert ledger.gaps == [(4, 7)]  # still wanted: no later page may push it out
+
+
+def test_beyond_max_gaps_the_oldest_gap_is_given_up() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(1)), [(1, 1)])
+    for n in range(1, MAX_GAPS + 3):  # each page shows one run, leaving a gap of two below it
+        ledger.listed(listing(run(3 * n + 1)), [(3 * n + 1, 3 * n + 1)])
+    newest = [(3 * n - 1, 3 * n) for n in range(MAX_GAPS + 2, 2, -1)]
+    assert ledger.gaps == newest
+
+
+# (records of run 2 in order: the first from List Runs, the others as seen; what latest shows)
+LATEST_RECORDS: dict[str, tuple[list[Run], tuple[str, bool, int | None, float | None]]] = {
+    "a status record replaces the list item": (
+        [run(2, "running", detailed=False), run(2, "running")], ("running", True, None, None)),
+    "a newer list item replaces a list item": (
+        [run(2, "running", detailed=False), run(2, "running", detailed=False, finished_steps=3)],
+        ("running", False, 3, None)),
+    "the status record keeps the credits List Runs sent": (
+        [run(2, detailed=False, credits=12.0), run(2)], ("completed", True, None, 12.0)),
+    "the finished run listed again gives its credits": (
+        [run(2), run(2, detailed=False, credits=12.0)], ("completed", True, None, 12.0)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LATEST_RECORDS))
+def test_the_latest_run_record_gets_better(case: str) -> None:
+    records, expected = LATEST_RECORDS[case]
+    ledger = RunLedger()
+    ledger.listed(listing(records[0]), [])
+    for r in records[1:]:
+        ledger.seen(r, final=r.detailed)
+    latest = ledger.latest
+    assert latest is not None
+    assert (latest.status, latest.detailed, latest.finished_steps, latest.credits) == expected

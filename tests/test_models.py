@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from exporter import models
 from exporter.models import (
+    MAX_INT,
     DecodeError,
     Run,
     parse_run_page,
@@ -70,6 +72,13 @@ def via_list(**changes: Any) -> Run:
     assert not got.bad, got.bad
     (run,) = got.items
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test parses its times itself: a time remembered from another test would not run
+    the parsing (nor any planted bug in it)."""
+    monkeypatch.setattr(models, "_TIMES", {})
 
 
 PARSE: dict[str, Callable[..., Run]] = {"get_run_status": via_status, "list_runs": via_list}
@@ -500,3 +509,176 @@ def test_a_bad_cost_in_a_finished_run_never_lowers_a_counter_nor_downs_the_workf
     good_cost = 100.0 if token_cost in (100, "100") else 0.0
     good_cpu = 2.0 if cpu_seconds == 2.0 else 0.0
     assert (cost, cpu) == (good_cost, good_cpu)
+
+
+# --- what a problem or an error says, word for word -------------------------------------------
+
+BIG = 10**400  # an integer no float holds
+PROBLEM_TEXTS: list[tuple[str, Any, str]] = [
+    ("token_cost", "abc", "token_cost: expected a number, got 'abc'"),
+    ("token_cost", {"a": 1}, "token_cost: expected a number, got an object"),
+    ("token_cost", [1, 2], "token_cost: expected a number, got a list of 2"),
+    ("token_cost", "NaN", "token_cost: not a finite number (nan)"),
+    ("token_cost", -1, "token_cost: negative (-1)"),
+    ("token_cost", -(10**58), f"token_cost: negative (-1{'0' * 58})"),  # 60 characters: whole
+    ("token_cost", -(10**59), f"token_cost: negative (-1{'0' * 55}...)"),  # 61: cut
+    ("token_cost", BIG, f"token_cost: too large (1{'0' * 56}...)"),
+    ("token_cost", "x" * 24, f"token_cost: expected a number, got '{'x' * 24}'"),
+    ("token_cost", "x" * 25, "token_cost: expected a number, got a string of 25 characters"),
+    ("total_steps", 2.5, "total_steps: not a whole number (2.5)"),
+    ("total_steps", "1e30", "total_steps: too large ('1e30')"),
+    ("created_at", BIG, f"created_at: out of range (1{'0' * 56}...)"),
+    ("created_at", "inf", "created_at: expected an ISO-8601 or Unix time, got 'inf'"),
+    ("held_nodes", "n4", "held_nodes: expected a list of {node_id, locales}, got 'n4'"),
+    ("usage_summary", [1], "usage_summary: expected an object, got a list of 1"),
+    ("usage_summary", {"cpu": -1}, "usage_summary.cpu: negative (-1)"),
+    ("usage_summary", {"k" * 24: -1}, f"usage_summary.{'k' * 24}: negative (-1)"),
+    ("usage_summary", {"k" * 25: -1}, "usage_summary.<a key of 25 characters>: negative (-1)"),
+    ("usage_summary", {"a\nb": -1}, "usage_summary.'a\\nb': negative (-1)"),
+    ("error", {"message": "boom"}, "error: expected a string, got an object"),
+    ("created_at", [2026], "created_at: expected an ISO-8601 or Unix time, got a list of 1"),
+    ("created_at", -5, "created_at: out of range (-5)"),
+]
+
+
+def _plain_id(value: Any) -> str:
+    """A test id of letters, digits and _.=-: pytest escapes a backslash or a line break in an
+    id again on each collection in one process, and mutmut runs the tests twice in one."""
+    return "".join(c if c.isalnum() or c in "_.=-" else "_" for c in repr(value))[:30]
+
+
+@pytest.mark.parametrize(("key", "sent", "problem"), PROBLEM_TEXTS, ids=_plain_id)
+def test_a_problem_names_the_field_and_shows_the_value_bounded(
+    key: str, sent: Any, problem: str
+) -> None:
+    assert via_status(**{key: sent}).problems == (problem,)
+
+
+EDGE_VALUES: list[tuple[str, Any, Any]] = [
+    ("total_nodes", "0", 0),  # zero is no negative count
+    ("token_cost", "0", 0.0),
+    ("run_number", str(MAX_INT), MAX_INT),  # the largest 64-bit integer is still one
+    ("created_at", 0, 0.0),  # 1970 and 9999 are still times
+    ("created_at", 0.5, 0.5),
+    ("created_at", "9999-12-31T23:59:59Z", 253402300799.0),
+    ("created_at", 2e10, 2e10),  # Unix seconds up to 2e10 (year 2603); milliseconds above
+    ("created_at", 2e10 + 1000, 2e7 + 1),
+]
+
+
+@pytest.mark.parametrize(("key", "sent", "read"), EDGE_VALUES, ids=_plain_id)
+def test_values_at_the_edges_are_read(key: str, sent: Any, read: Any) -> None:
+    run = via_status(**{key: sent})
+    assert (getattr(run, key), run.problems) == (read, ())
+
+
+def test_workflow_and_summary_problems_word_for_word() -> None:
+    assert parse_workflow(workflow_item(run_status_counts="x")).problems == (
+        "run_status_counts: expected an object, got 'x'",
+    )
+    assert parse_workflow(workflow_item(run_status_counts={"failed": -1})).problems == (
+        "run_status_counts.failed: negative (-1)",
+    )
+    got = parse_runs_summary({"data": summary_data(pass_rate=1.5), "meta": meta()})
+    assert got.problems == ("pass_rate: above 1 (1.5)",)
+
+
+DECODE_ERRORS: list[tuple[Callable[[Any], Any], Any, str]] = [
+    (parse_run_page, {}, "list runs: response has no 'data' field"),
+    (parse_run_page, {"data": {}}, "list runs: 'data' is not a list"),
+    (parse_runs_summary, {}, "runs summary: response has no 'data' field"),
+    (parse_runs_summary, {"data": []}, "data: expected an object, got list"),
+    (models.parse_run, {"id": "r", "run_number": 1, "status": 5},
+     "run.status: expected a string, got 5"),
+    (models.parse_run, {"id": "r", "run_number": "x", "status": "failed"},
+     "run.run_number: expected a number, got 'x'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("parse", "body", "error"), DECODE_ERRORS, ids=lambda v: getattr(v, "__name__", repr(v)[:30])
+)  # ids without a memory address: the same in every process (mutmut selects tests by id)
+def test_a_decode_error_says_where_and_what(
+    parse: Callable[[Any], Any], body: Any, error: str
+) -> None:
+    with pytest.raises(DecodeError) as caught:
+        parse(body)
+    assert str(caught.value) == error
+
+
+def test_bad_list_items_are_named_by_id_or_place_and_the_rest_is_kept() -> None:
+    got = parse_run_page(page(5, run_item(id="r-2", run_number="x"), run_item(id="r-1")))
+    assert [r.id for r in got.items] == ["r-1"]
+    assert got.bad == (
+        ("data[0]", "data[0]: expected an object, got int"),
+        ("r-2", "data[1].run_number: expected a number, got 'x'"),
+    )
+    workflows = parse_workflow_page(page(workflow_item(id="wf-2", name=7), workflow_item()))
+    assert [w.id for w in workflows.items] == ["wf-1"]
+    assert [b[0] for b in workflows.bad] == ["wf-2"]
+
+
+# --- credits and delivered audio: sent in List Runs only, kept once the run finished ----------
+
+DONE = Run("r-1", 3, "completed", T0, detailed=True)
+LISTED = Run("r-1", 3, "completed", T0, credits=12.0, delivered_audio_ms=5400, output_line_count=40)
+TAKEN = (12.0, 5400, 40)
+WITH_LIST_FIELDS: dict[str, tuple[Run, Run | None, tuple[Any, ...]]] = {
+    "both finished: taken from the list item": (DONE, LISTED, TAKEN),
+    "no list item": (DONE, None, (None, None, None)),
+    "another run's list item": (DONE, Run("r-9", 9, "completed", T0, credits=1.0),
+                                (None, None, None)),
+    "the status record still running": (Run("r-1", 3, "running", T0, detailed=True), LISTED,
+                                         (None, None, None)),
+    "the list item still running": (DONE, Run("r-1", 3, "running", T0, credits=1.0),
+                                    (None, None, None)),
+    "a value of its own is kept": (Run("r-1", 3, "failed", T0, credits=3.0), LISTED,
+                                   (3.0, 5400, 40)),
+    "an absent list value leaves it absent": (
+        DONE, Run("r-1", 3, "completed", T0, credits=12.0), (12.0, None, None)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(WITH_LIST_FIELDS))
+def test_with_list_fields(case: str) -> None:
+    run, listed, expected = WITH_LIST_FIELDS[case]
+    got = run.with_list_fields(listed)
+    assert (got.credits, got.delivered_audio_ms, got.output_line_count) == expected
+    assert (got.id, got.status, got.detailed) == (run.id, run.status, run.detailed)
+
+
+TAG = "\U000e0001"  # not printable: a problem quotes it as 10 characters
+
+
+@pytest.mark.parametrize(
+    ("usage", "problems"),
+    [
+        ({f"u{i}": -1 for i in range(8)}, tuple(f"usage_summary.u{i}: negative (-1)"
+                                                for i in range(8))),
+        ({f"u{i}": -1 for i in range(10)}, (*(f"usage_summary.u{i}: negative (-1)"
+                                              for i in range(7)),
+                                            "more: 3 other values could not be read")),
+        # 200 characters are kept whole; a longer problem is cut to 200, ending in "..."
+        ({TAG * 16 + "a" * 8: -10}, (f"usage_summary.{TAG * 16 + 'a' * 8!r}: negative (-10)",)),
+        ({TAG * 24: -10}, (f"usage_summary.{TAG * 24!r}: negative (-10)"[:197] + "...",)),
+    ],
+)  # fmt: skip
+def test_problems_are_bounded_word_for_word(
+    usage: dict[str, Any], problems: tuple[str, ...]
+) -> None:
+    assert via_status(usage_summary=usage).problems == problems
+    assert all(len(p) <= 200 for p in problems) and len(problems[0]) >= 30
+
+
+def test_meta_without_a_timestamp() -> None:
+    assert models.parse_meta({"meta": {"request_id": "req-9"}}) == models.Meta("req-9", None)
+    assert models.parse_meta({"meta": {"timestamp": "later"}}) == models.Meta(None, None)
+
+
+def test_a_remembered_workflow_page_is_read_whole_again() -> None:
+    memo: dict[str, tuple[object, Any]] = {}
+    body = page(workflow_item(id="wf-1"), workflow_item(id="wf-2", name="second"))
+    first = parse_workflow_page(body, memo)
+    again = parse_workflow_page(body, memo)  # every item as it was: each from the memo
+    assert [w.id for w in again.items] == [w.id for w in first.items] == ["wf-1", "wf-2"]
+    assert again.items[1] is first.items[1]

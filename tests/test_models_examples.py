@@ -125,13 +125,19 @@ def test_a_workflow_without_optional_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("runs_count", "last_run_at", "fingerprint"),
-    [(3, None, (3, None, False)), (None, NOW, (None, NOW_TS, False)), (3, NOW, (3, NOW_TS, False))],
+    ("runs_count", "last_run_at", "status", "fingerprint"),
+    [
+        (3, None, None, (3, None, False)),
+        (None, NOW, "running", (None, NOW_TS, False)),
+        (3, NOW, "completed", (3, NOW_TS, True)),
+        (3, NOW, "cancelled", (3, NOW_TS, True)),
+    ],
 )
-def test_the_fingerprint_is_what_changes_when_a_run_is_created(
-    runs_count: int | None, last_run_at: str | None, fingerprint: tuple[Any, ...]
+def test_the_fingerprint_is_what_changes_when_a_run_is_created_or_finishes(
+    runs_count: int | None, last_run_at: str | None, status: str | None, fingerprint: Any
 ) -> None:
-    raw = {"id": "w", "name": "n", "runs_count": runs_count, "last_run_at": last_run_at}
+    raw = {"id": "w", "name": "n", "runs_count": runs_count, "last_run_at": last_run_at,
+           "last_run_status": status}  # fmt: skip
     assert parse_workflow(raw).fingerprint() == fingerprint
 
 

@@ -18,7 +18,15 @@ from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token, TokenError, parse_config
 from exporter.logs import RedactingFormatter
-from exporter.redact import MESSAGE_LIMIT, REDACTED, REQUEST_ID_LIMIT, Redactor, escape, variants
+from exporter.redact import (
+    MESSAGE_LIMIT,
+    REDACTED,
+    REQUEST_ID_LIMIT,
+    Redactor,
+    escape,
+    redactor_for,
+    variants,
+)
 from exporter.runtime import build_poller
 from exporter.server import ServerState, landing_page
 from tests.helpers import make_config, poll
@@ -26,6 +34,13 @@ from tests.helpers import make_config, poll
 KEY = "op_live_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 SUFFIX = KEY.removeprefix("op_live_")
 R = Redactor([KEY])
+
+
+@pytest.fixture(autouse=True)
+def _new_redactors() -> None:
+    """Each test makes the redactors it uses: one cached by an earlier test would not run
+    Redactor's set-up (nor any planted bug in it)."""
+    redactor_for.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -107,9 +122,10 @@ def test_scrub_removes_secrets_from_every_string_and_key() -> None:
     deep: object = KEY
     for _ in range(5000):  # deeper than the recursion limit
         deep = [deep]
+    deep = R.scrub(deep)
     for _ in range(5000):
         assert isinstance(deep, list)
-        deep = R.scrub(deep)[0]
+        deep = deep[0]
     assert deep == REDACTED
 
 
@@ -312,3 +328,42 @@ def test_a_token_file_rewritten_with_a_line_break_does_not_break_the_scrape(
     os.utime(secret, (1, 1))
     assert poll(poller).workspaces[0].up
     assert seen == [f"Bearer {KEY}"] * 2  # the last good key, still
+
+
+# --- a redactor made in the test (R above is built at import, before any mutant is active) -----
+
+# A key type prefix the credential pattern does not know, and a suffix that sorts after the whole
+# key: only the longest-first order leaves no piece of the key behind.
+OTHER_KEY = "ab_live_zq9X8w7V6u5T"
+OTHER_SUFFIX = OTHER_KEY.removeprefix("ab_live_")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "scrubbed"),
+    [
+        (f"key {OTHER_KEY} refused", f"key {REDACTED} refused", f"key {REDACTED} refused"),
+        (f"key {OTHER_SUFFIX} refused", f"key {REDACTED} refused", f"key {REDACTED} refused"),
+        ("Bearer xyz", f"Bearer {REDACTED}", "Bearer xyz"),  # a body keeps others' credentials
+        ("no secret here", "no secret here", "no secret here"),
+    ],
+)
+def test_a_new_redactor_removes_the_whole_key_before_its_suffix(
+    text: str, shown: str, scrubbed: str
+) -> None:
+    assert Redactor([OTHER_KEY]).redact(text) == shown
+    assert Redactor([OTHER_KEY]).scrub({"m": [text]}) == {"m": [scrubbed]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "suspect"),
+    [
+        (f'{{"name": "{OTHER_KEY}"}}'.encode(), True),
+        (f'{{"name": "{OTHER_SUFFIX}"}}'.encode(), True),  # echoed without its prefix
+        (b'{"name": "ab_live_"}', False),
+        (b'{"name": "etl"}', False),
+    ],
+)
+def test_a_new_redactor_suspects_a_body_with_the_key_or_its_suffix(
+    raw: bytes, suspect: bool
+) -> None:
+    assert Redactor([OTHER_KEY]).suspect(raw) is suspect
