@@ -136,8 +136,13 @@ def test_each_run_is_counted_once(case: str) -> None:
     assert counted_numbers(ledger, steps) == expected
     counted = sum(len(c) for c in expected)
     assert sum(ledger.totals.finished.values()) == counted
-    # Each counted run adds its 10 tokens and 2 CPU seconds: the counters are sums.
-    assert (ledger.totals.token_cost, ledger.totals.cpu_seconds) == (10.0 * counted, 2.0 * counted)
+    # Each counted run adds its 10 tokens, 2 CPU seconds and 1.5 s of audio: the counters are sums.
+    totals = ledger.totals
+    assert (totals.token_cost, totals.cpu_seconds, totals.delivered_audio_seconds) == (
+        10.0 * counted,
+        2.0 * counted,
+        1.5 * counted,
+    )
 
 
 LATEST: dict[str, tuple[list[Run], tuple[int, str, bool]]] = {
@@ -280,6 +285,12 @@ AUDIO: dict[str, tuple[list[tuple[str, object]], list[float], list[list[int]]]] 
         [page(run(1), short=True), page(run(2, delivered_audio_ms=-5), run(1))],
         [0.0, 0.0], [[], [2]]),
     "history adds nothing": ([page(run(2), run(1), short=True)], [0.0], [[]]),
+    "a status record in a listing waits; the list item after it settles its own run": (
+        [page(run(1), short=True), page(run(3, "running"), run(2, "running"), run(1)),
+         status(record(2)), status(record(3)),
+         page(record(3), item(2, delivered_audio_ms=2500), item(1)),
+         page(item(3, delivered_audio_ms=1000), item(2), item(1))],
+        [0.0, 0.0, 0.0, 0.0, 2.5, 3.5], [[], [], [2], [3], [], []]),
 }  # fmt: skip
 
 
@@ -296,16 +307,29 @@ def test_delivered_audio_is_counted_once_from_list_runs(case: str) -> None:
     assert counted_numbers(ledger2, steps) == expected
 
 
-def test_audio_due_is_wanted_below_the_first_page_and_let_go_when_deleted() -> None:
+# (the runs a listing shows, the numbers it shows every run of; whether run 2 is still awaited)
+DELETED: dict[str, tuple[list[Run], tuple[int, int], bool]] = {
+    "a listing showing all": ([item(9), item(8)], (1, 9), False),
+    "one whose lowest number is run 2's": ([item(9), item(8)], (2, 9), False),
+    "a page back whose highest number is run 2's": ([item(1)], (1, 2), False),
+    "a listing not down to run 2": ([item(9), item(8)], (3, 9), True),
+}
+
+
+@pytest.mark.parametrize("case", list(DELETED))
+def test_audio_due_is_wanted_below_the_first_page_and_let_go_when_deleted(case: str) -> None:
+    shown, covered, awaited = DELETED[case]
     ledger = RunLedger()
     ledger.listed(listing(run(2, "running"), run(1)), [(1, 2)])
     ledger.listed(listing(run(9), run(8)), [(3, 9)])
     assert ledger.seen(record(2), final=True)
     assert ledger.open_below(8) == 2  # paged back for, beyond the first page
+    assert ledger.open_below(3) == 2
+    assert ledger.open_below(2) is None  # a page down to run 2 asks for no page below it
     assert ledger.audio_due == {"r2": 2}
-    ledger.listed(listing(item(9), item(8)), [(1, 9)])  # a listing showing all: r2 is gone
-    assert ledger.audio_due == {}
-    assert ledger.open_below(8) is None
+    ledger.listed(listing(*shown), [covered])  # r2 not shown: gone, where the listing covers it
+    assert ledger.audio_due == ({"r2": 2} if awaited else {})
+    assert ledger.open_below(8) == (2 if awaited else None)
 
 
 def test_audio_due_stays_bounded() -> None:
@@ -336,6 +360,12 @@ LAST: dict[str, tuple[list[list[Run]], tuple[float | None, float | None]]] = {
     "a run with no time at all is passed over": (
         [[run(2)], [run(3, completed_at=None, created_at=None)]], (2100.0, None)),
     "cancelled runs are neither": ([[run(2), run(3, "cancelled")]], (2100.0, None)),
+    "a failed run never goes back to a lower number": (
+        [[run(5, "failed")], [run(4, "failed")]], (None, 5100.0)),
+    "the same run listed again without completed_at keeps it": (
+        [[run(3)], [run(3, completed_at=None, updated_at=END)]], (3100.0, None)),
+    "a newer run without completed_at moves it forward": (
+        [[run(3)], [run(4, completed_at=None, updated_at=END)]], (END, None)),
 }  # fmt: skip
 
 
