@@ -101,6 +101,8 @@ class _Refresh:
     covered: list[tuple[int, int]] = field(default_factory=list)
     # Runs whose status record was unusable (id -> the problem), or refused (401/403).
     unusable: dict[str, str] = field(default_factory=dict)
+    # List Runs items left out: (run id, or position when it has none; the problem).
+    bad_items: list[tuple[str, str]] = field(default_factory=list)
     summary: RunsSummary | None = None
     summary_key: object = None
     error: ApiError | None = None
@@ -435,13 +437,15 @@ class WorkspacePoller:
         self, state: _WorkflowState, out: _Refresh, deadline: Deadline, statuses: _Jobs
     ) -> None:
         limit = self.settings.recent_runs
-        runs = list((await self.client.list_runs(state.id, limit, deadline)).items)
+        first = await self.client.list_runs(state.id, limit, deadline)
+        runs = list(first.items)
+        out.bad_items += first.bad
         if runs:
             numbers = [run.run_number for run in runs]
             top, low = max(numbers), min(numbers)
             out.covered.append((1 if len(runs) < limit else low, top))
             if len(runs) >= limit and state.ledger.started:
-                runs += await self._page_back(state, (top, low, len(runs)), deadline, out.covered)
+                runs += await self._page_back(state, (top, low, len(runs)), deadline, out)
         out.listed = tuple(runs)
         for rid in self._to_fetch(state, runs, out.asked):  # usually none, or one
             self._ask_status(statuses, state, rid, out, deadline)
@@ -452,7 +456,7 @@ class WorkspacePoller:
         state: _WorkflowState,
         first: tuple[int, int, int],
         deadline: Deadline,
-        covered: list[tuple[int, int]],
+        out: _Refresh,
     ) -> list[Run]:
         """Older runs the ledger still wants (a burst larger than recent_runs): pages of List
         Runs, newest first, at offsets estimated from run numbers (numbered one by one, so the
@@ -460,6 +464,7 @@ class WorkspacePoller:
         Every page shows all runs between its lowest and highest number; a page adjacent to the
         ones before also shows that none lie between. The rest waits for the next poll."""
         top, low, end = first  # the first page: highest and lowest number, length
+        covered = out.covered
         got: list[Run] = []
         shift = 0  # how far the estimate overshot (runs deleted, numbers skipped, lag)
         for _ in range(MAX_PAGES_BACK):
@@ -468,9 +473,11 @@ class WorkspacePoller:
                 break
             at = max(end, top - need - shift)
             try:
-                items = (await self.client.list_runs(state.id, PAGE_LIMIT, deadline, at)).items
+                older = await self.client.list_runs(state.id, PAGE_LIMIT, deadline, at)
             except ApiError:
                 break  # what arrived is kept; the rest next poll
+            items = older.items
+            out.bad_items += older.bad
             got += items
             numbers = [run.run_number for run in items] or [low]
             lowest, highest = min(numbers), max(numbers)
@@ -593,24 +600,36 @@ class WorkspacePoller:
         self._refreshed(state, entry)
 
     def _log_problems(self, state: _WorkflowState, out: _Refresh) -> None:
-        """Bad values in runs, once per workflow and field (they come back every poll)."""
-        found = [(rid, problem) for rid, problem in out.unusable.items() if problem]
+        """Bad values in runs, run lists and summaries (told once: see _note_problems)."""
+        found: list[tuple[str | None, str]] = [
+            (rid, problem) for rid, problem in out.unusable.items() if problem
+        ]
+        found += out.bad_items
         for run in (*(out.listed or ()), *out.statuses.values()):
             found += [(run.id, problem) for problem in run.problems]
+        if out.summary is not None:
+            found += [(None, problem) for problem in out.summary.problems]
+        self._note_problems(state, found)
+
+    def _note_problems(
+        self, state: _WorkflowState, found: Iterable[tuple[str | None, str]]
+    ) -> None:
+        """Values left out, once per workflow and field (they come back every poll)."""
         for rid, problem in found:
             text = _FIELD_PREFIX.sub("", problem)
             where = text.split(":", 1)[0]
             if where in state.problems or len(state.problems) >= MAX_ERROR_LINES * 4:
                 continue
             state.problems.add(where)
-            log.warning(
-                "run data left out: %s",
-                text,
-                extra={"workspace": self.workspace.name, "workflow_id": state.id, "run_id": rid},
-            )
+            extra = {"workspace": self.workspace.name, "workflow_id": state.id}
+            if rid is not None:
+                extra["run_id"] = rid
+            log.warning("data left out: %s", text, extra=extra)
 
     def _refreshed(self, state: _WorkflowState, entry: Workflow) -> None:
         """The workflow's data is current (all of it, for an idle workflow)."""
+        if entry.problems:  # values of its catalogue entry left out
+            self._note_problems(state, [(None, problem) for problem in entry.problems])
         if entry.run_status_counts != state.status_counts:
             state.status_counts = entry.run_status_counts
             state.published = None

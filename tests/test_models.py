@@ -9,6 +9,7 @@ share its assumptions. Per field: a lenient reading where the SDK has one and it
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -682,3 +683,41 @@ def test_a_remembered_workflow_page_is_read_whole_again() -> None:
     again = parse_workflow_page(body, memo)  # every item as it was: each from the memo
     assert [w.id for w in again.items] == [w.id for w in first.items] == ["wf-1", "wf-2"]
     assert again.items[1] is first.items[1]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "body", "field"),
+    [
+        ("/workflows", lambda: page(workflow_item(last_run_status=3)), "last_run_status"),
+        (
+            "/runs",
+            lambda: page(
+                run_item(id="r-2", run_number="two", status="running", completed_at=None),
+                run_item(id="r-1", run_number=1),
+            ),
+            "run_number",
+        ),
+        (
+            "/runs/summary",
+            lambda: {"data": summary_data(average_duration_seconds=-5), "meta": meta()},
+            "average_duration_seconds",
+        ),
+    ],
+    ids=["catalogue-entry", "list-runs-item", "runs-summary"],
+)
+def test_a_value_left_out_is_logged_once_per_workflow_and_field(
+    suffix: str, body: Callable[[], dict[str, Any]], field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11: whatever answer a bad value is in, it is told once (naming the field), not on
+    every poll, and not never: README and SECURITY.md promise the log line."""
+    wf = FakeWorkflow("wf-1", "nightly", [FakeRun("r-1", 1, "completed")], with_counts=False)
+    fake = FakeOnePin([wf])
+    fake.overrides.append(_answer(suffix, body))
+    poller = poller_for(fake)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        for _ in range(3):
+            wf.runs.append(FakeRun(f"r-{len(wf.runs) + 1}", len(wf.runs) + 1, "completed"))
+            text = exposition(poll(poller))
+            assert value(text, "onepin_workflow_up", workflow_id="wf-1") == 1
+    told = [r.getMessage() for r in caplog.records if field in r.getMessage()]
+    assert len(told) == 1, [r.getMessage() for r in caplog.records]
