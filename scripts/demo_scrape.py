@@ -52,7 +52,6 @@ VOLATILE: tuple[tuple[str, str], ...] = (
         r"onepin_api_request_duration_seconds_(?:bucket|sum)",
         "real latency of API requests (their _count, the number of requests, stays)",
     ),
-    (r"\w+_created", "OpenMetrics only: wall clock when a counter or histogram was created"),
 )
 _VOLATILE = re.compile("(?:" + "|".join(pattern for pattern, _ in VOLATILE) + ")(?=[{ ])")
 
