@@ -12,7 +12,8 @@ an hour and later running for more than 3 hours, a pending run, a stalled run, a
 Then each query runs as a range query over the test's lifetime (step 0.5 s, shorter than the
 scrape interval, so that no sample is stepped over) and must return at least one value that is
 not NaN: a query for a condition (`onepin_up == 0`) returns data while the condition held.
-A placeholder `"…"` (a value the reader fills in) gets a value that exists: PLACEHOLDERS.
+A placeholder `"…"` (a value the reader fills in) gets a value that exists: the stalled run's
+id for `run_id="…"` (Scenario.placeholders).
 """
 
 from __future__ import annotations
@@ -48,11 +49,16 @@ WORKSPACE = "production"  # the runbook's queries name it
 WORKFLOWS = 12
 SEED = 7  # a world with a `nightly-etl` workflow, the runbook's example
 EXAMPLE_WORKFLOW = "nightly-etl"
-CONFIG = (
-    f"workspaces:\n  - {{name: {WORKSPACE}, api_url: '%s', token: {TOKEN}}}\n"
-    "collection: {min_interval: 0s}\n"
-)
 STEP = 0.5  # seconds between the points of the range queries
+
+
+def exporter_config(api_url: str) -> str:
+    """Every scrape polls: what Prometheus sees follows the simulated clock at once."""
+    return (
+        f"workspaces:\n  - {{name: {WORKSPACE}, api_url: '{api_url}', token: {TOKEN}}}\n"
+        "collection: {min_interval: 0s}\n"
+    )
+
 
 # Queries that cannot return data in this test: query -> why. Keep it minimal. Every query of
 # the docs returns data in the scenario below, so it is empty; a query listed here is still
@@ -106,7 +112,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             workdir, TOKEN, f"--workflows={WORKFLOWS}", f"--seed={SEED}", "--clock=manual"
         )
         stack.callback(simulator.stop)
-        exporter, exporter_url = start_exporter(workdir, CONFIG % api_url)
+        exporter, exporter_url = start_exporter(workdir, exporter_config(api_url))
         stack.callback(exporter.stop)
         host, port = stack.enter_context(refusing_address()).getsockname()
         config = scrape_every_second(exporter_url)
@@ -190,7 +196,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         wait_prometheus(
             prometheus, "a failed reload", "onepin_exporter_config_last_reload_successful == 0"
         )
-        config_file.write_text(CONFIG % api_url)
+        config_file.write_text(exporter_config(api_url))
         exporter.proc.send_signal(signal.SIGHUP)
         wait_prometheus(
             prometheus, "a good reload", "onepin_exporter_config_last_reload_successful == 1"
@@ -205,7 +211,9 @@ def filled(expr: str, placeholders: dict[str, str]) -> str:
     """The query with each `label="…"` placeholder given the scenario's value of the label."""
     for label, value in placeholders.items():
         expr = expr.replace(f'{label}="{PLACEHOLDER}"', f'{label}="{value}"')
-    assert f'"{PLACEHOLDER}"' not in expr, f"no value for a placeholder of {expr}: PLACEHOLDERS"
+    assert f'"{PLACEHOLDER}"' not in expr, (
+        f"no value for a placeholder of {expr}: add one to Scenario.placeholders"
+    )
     return expr
 
 
