@@ -75,6 +75,18 @@ def wait_for_line(proc: subprocess.Popen[bytes], log: Path, pattern: str) -> str
     sys.exit(f"demo_scrape: no {pattern!r} in {log}:\n{log.read_text(errors='replace')[-2000:]}")
 
 
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str) -> None:
+    """Wait (at most WAIT_SECONDS) until `url` answers 200."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            request(url)
+            return
+        except OSError:  # refused, or 503 (an HTTPError is an OSError) until the poll is done
+            time.sleep(0.05)  # bounded above
+    sys.exit(f"demo_scrape: {url} did not answer 200 within {WAIT_SECONDS:g}s")
+
+
 def start(
     name: str, args: list[str], workdir: Path, started: list[subprocess.Popen[bytes]]
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -125,6 +137,9 @@ def scrape(workdir: Path, accept: str | None) -> str:
             started,
         )
         metrics_url = wait_for_line(exporter, log, r"msg=listening address=(http://\S+)")
+        # The exporter polls once as it starts. Until that poll is done, a scrape would share it
+        # instead of polling anew, and the API's request counts would depend on the timing.
+        wait_until_ready(exporter, f"{metrics_url}/-/ready")
         exposition = ""
         for seconds in ADVANCES:
             request(f"{api_url}/_sim/advance?seconds={seconds:g}", method="POST")
