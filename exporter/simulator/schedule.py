@@ -133,7 +133,7 @@ class CronSegment:
     creation time is a list lookup and the runs created by ``now`` a bisection.
     """
 
-    __slots__ = ("_fires", "_times", "after", "cron", "first", "last", "skipped")
+    __slots__ = ("_fires", "_times", "cron", "first", "last", "skipped")
 
     def __init__(
         self,
@@ -145,7 +145,6 @@ class CronSegment:
     ) -> None:
         self.first = first
         self.cron = cron
-        self.after = after
         self.skipped = skipped
         self.last = last
         self._times: list[int] = []
