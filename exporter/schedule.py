@@ -119,8 +119,35 @@ def _zone(name: str) -> tzinfo:
         ) from None
 
 
+# Fire times depend only on the expression, the zone and which gap between two fires `now` is
+# in, and cronsim takes about 0.3 ms to build and 0.3-1 ms per fire time found (measured on this
+# 2-core machine under load: 1.7 ms for both times of a nightly schedule in Europe/Berlin). So
+# the gaps found are kept, a few per schedule (a poll asks about now and now - grace), and a
+# poll of many scheduled workflows costs cronsim's work only once an expected time has passed.
+_GAPS: dict[tuple[str, str], list[Expected]] = {}
+GAPS_PER_SCHEDULE = 4
+GAPS_MEMO_SIZE = 4096
+
+
 def expected_times(schedule: Schedule, now: float) -> Expected:
     """The latest fire time at or before `now`, and the first one after it."""
+    key = (schedule.cron, schedule.timezone)
+    gaps = _GAPS.get(key)
+    if gaps is not None:
+        for gap in gaps:
+            if gap.last is not None and gap.next is not None and gap.last <= now < gap.next:
+                return gap
+    expected = _expected_times(schedule, now)
+    if gaps is None:
+        if len(_GAPS) >= GAPS_MEMO_SIZE:
+            _GAPS.clear()
+        gaps = _GAPS[key] = []
+    gaps.insert(0, expected)
+    del gaps[GAPS_PER_SCHEDULE:]
+    return expected
+
+
+def _expected_times(schedule: Schedule, now: float) -> Expected:
     fields, zone = _fields(schedule.cron), _zone(schedule.timezone)
     second = datetime.fromtimestamp(math.floor(now), zone)
     # Iterating backwards starts one tick before its start: start a second after now.

@@ -15,6 +15,7 @@ from exporter.schedule import (
     CONFIG,
     Schedule,
     ScheduleError,
+    _expected_times,
     assess,
     choose,
     expected_times,
@@ -63,6 +64,22 @@ def in_2026(text: str) -> float:
 def test_expected_times(cron: str, zone: str, now: str, last: str, following: str) -> None:
     expected = expected_times(make_schedule(cron, zone), in_2026(now))
     assert (expected.last, expected.next) == (in_2026(last), in_2026(following))
+
+
+def test_remembered_fire_times_are_the_ones_cronsim_gives() -> None:
+    """Fire times are remembered per gap between two fires: whatever order polls come in,
+    and on the very second of a fire, the answer is the one computed afresh."""
+    schedule = make_schedule("*/7 9-17 * * MON-FRI", "America/New_York")
+    times = [at("2026-11-27T13:00:00Z") + k * 397.3 for k in range(60)]
+    for now in [*times, *times[::-1], *times[::7]]:
+        assert expected_times(schedule, now) == _expected_times(schedule, now)
+    every_minute = make_schedule("* * * * *")
+    assert expected_times(every_minute, at("2026-12-02T12:00:30Z")).last == at(
+        "2026-12-02T12:00:00Z"
+    )
+    assert expected_times(every_minute, at("2026-12-02T12:01:00Z")).last == at(
+        "2026-12-02T12:01:00Z"
+    )
 
 
 # --- checking a schedule --------------------------------------------------------------------
