@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -149,11 +149,12 @@ def expected_times(schedule: Schedule, now: float) -> Expected:
 
 def _expected_times(schedule: Schedule, now: float) -> Expected:
     fields, zone = _fields(schedule.cron), _zone(schedule.timezone)
-    second = datetime.fromtimestamp(math.floor(now), zone)
-    # Iterating backwards starts one tick before its start: start a second after now.
+    second = math.floor(now)
+    # Iterating backwards starts one tick before its start: start a second after now (in Unix
+    # time: adding to an aware datetime would add to its wall-clock time, wrong across DST).
     return Expected(
-        _fire(CronSim(fields, second + timedelta(seconds=1), reverse=True)),
-        _fire(CronSim(fields, second)),
+        _fire(CronSim(fields, datetime.fromtimestamp(second + 1, zone), reverse=True)),
+        _fire(CronSim(fields, datetime.fromtimestamp(second, zone))),
     )
 
 

@@ -57,6 +57,10 @@ def in_2026(text: str) -> float:
         ("0 2 * * *", "Europe/Berlin", "12-02T12:00:00", "12-02T01:00:00", "12-03T01:00:00"),
         # Spring forward: 02:30 does not exist on 29 March; like Debian cron, it runs at 03:00 CEST.
         ("30 2 * * *", "Europe/Berlin", "03-29T12:00:00", "03-29T01:00:00", "03-30T00:30:00"),
+        # The hour of the fall back (01:00-02:00 UTC is 02:00-03:00 twice in Berlin): fire times
+        # around it are counted in Unix time, not in wall-clock time.
+        ("* * * * *", "Europe/Berlin", "10-25T00:59:59", "10-25T00:59:00", "10-25T01:00:00"),
+        ("0 * * * *", "Europe/Berlin", "10-25T01:30:00", "10-25T01:00:00", "10-25T02:00:00"),
         # Fall back: 02:30 happens twice on 25 October; it runs once, the first time.
         ("30 2 * * *", "Europe/Berlin", "10-25T12:00:00", "10-25T00:30:00", "10-26T01:30:00"),
     ],
