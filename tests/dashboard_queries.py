@@ -201,6 +201,8 @@ class Selectors:
 
     names: frozenset[str]
     name_matchers: tuple[tuple[str, str], ...]
+    # Every series selector: (metric name or "", its label matchers as written, e.g. job=~"x").
+    selectors: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 def _closing(toks: list[Token], start: int, opening: str, closing: str) -> int:
@@ -226,6 +228,17 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
+def _label_matchers(inner: list[Token]) -> frozenset[str]:
+    """The matchers between a selector's braces, each as `label op "value"`."""
+    parts: list[list[str]] = [[]]
+    for tok in inner:
+        if tok.text == ",":
+            parts.append([])
+        else:
+            parts[-1].append(tok.text)
+    return frozenset("".join(part) for part in parts if part)
+
+
 def scan(expr: str) -> Selectors:
     """The metric names (and __name__ matchers) an expression selects.
 
@@ -235,6 +248,7 @@ def scan(expr: str) -> Selectors:
     toks = tokens(expr)
     names: set[str] = set()
     matchers: list[tuple[str, str]] = []
+    selectors: list[tuple[str, frozenset[str]]] = []
     index = 0
     while index < len(toks):
         tok = toks[index]
@@ -244,6 +258,7 @@ def scan(expr: str) -> Selectors:
             inner = toks[index + 1 : end]
             previous = toks[index - 1] if index > 0 else None
             if previous is None or previous.kind != "ident" or previous.text in OTHER_KEYWORDS:
+                selectors.append(("", _label_matchers(inner)))
                 for pos in range(len(inner) - 2):
                     if inner[pos].text == "__name__" and inner[pos + 2].kind == "string":
                         matchers.append((inner[pos + 1].text, _unquote(inner[pos + 2].text)))
@@ -276,8 +291,14 @@ def scan(expr: str) -> Selectors:
                 index += 1
                 continue
             names.add(word)
+            if following is not None and following.text == "{":
+                end = _closing(toks, index + 1, "{", "}")
+                selectors.append((word, _label_matchers(toks[index + 2 : end])))
+                index = end
+            else:
+                selectors.append((word, frozenset()))
         index += 1
-    return Selectors(frozenset(names), tuple(matchers))
+    return Selectors(frozenset(names), tuple(matchers), tuple(selectors))
 
 
 def unknown_metrics(expr: str) -> list[str]:

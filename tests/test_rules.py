@@ -20,6 +20,7 @@ RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
 OVERVIEW = REPO / "docs" / "dashboards-and-alerts.md"
 RUNBOOK_URL = "https://github.com/onepin/onepin-exporter/blob/main/docs/runbook.md#"
+JOB_MATCHER = 'job=~".*onepin.*"'
 SEVERITIES = {"critical", "warning", "info"}
 EXPECTED_ALERTS = {
     "OnePinExporterDown",
@@ -155,11 +156,21 @@ def test_alert_expressions_use_only_metrics_the_exporter_emits(name: str) -> Non
     assert unknown_metrics(expr) == []
     names = scan(expr).names
     assert names, f"{name} selects no metric"
-    # Only the scrape-target alert may depend on the operator's job name.
+    # Only the scrape-target alert looks at the scrape itself.
     if name == "OnePinExporterDown":
         assert names == {"up"}
     else:
-        assert "up" not in names and "job=" not in expr and "job!" not in expr
+        assert "up" not in names
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
+def test_every_selector_of_an_alert_selects_the_exporter_job(name: str) -> None:
+    """As in monitoring mixins, the rules select the exporter's series by their scrape job, so
+    that another exporter's series of the same name cannot fire them."""
+    selectors = scan(ALERT_RULES[name]["expr"]).selectors
+    assert selectors
+    for metric, matchers in selectors:
+        assert JOB_MATCHER in matchers, f"{name}: {metric} without {JOB_MATCHER}"
 
 
 def test_every_alert_has_a_runbook_section() -> None:
