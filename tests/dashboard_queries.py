@@ -390,10 +390,12 @@ def dashboard_queries(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, s
 
 
 _LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),)?\s*(?P<label>\w+)\s*\)$", re.S)
+_QUERY_RESULT = re.compile(r"^query_result\((?P<selector>.+)\)$", re.S)
 
 
 def variable_selectors(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, str]]:
-    """(dashboard title, variable name, substituted series selector) of label_values variables."""
+    """(dashboard title, variable name, substituted query) of the query variables: the series
+    selector of label_values(selector, label), the expression of query_result(expression)."""
     out: list[tuple[str, str, str]] = []
     for model in load_dashboards(directory).values():
         variables = variable_names(model)
@@ -402,9 +404,9 @@ def variable_selectors(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, 
                 continue
             query = variable["query"]
             text = query["query"] if isinstance(query, dict) else query
-            match = _LABEL_VALUES.match(text.strip())
+            match = _LABEL_VALUES.match(text.strip()) or _QUERY_RESULT.match(text.strip())
             if match is None or match.group("selector") is None:
-                raise ValueError(f"{model['title']}: ${variable['name']}: not label_values: {text}")
+                raise ValueError(f"{model['title']}: ${variable['name']}: unknown query: {text}")
             selector = substitute(match.group("selector").strip(), variables)
             out.append((model["title"], variable["name"], selector))
     return out

@@ -154,12 +154,10 @@ def test_variables(name: str) -> None:
         if variable["type"] == "query":
             assert variable["multi"] and variable["includeAll"]
             assert variable["allValue"] == ".*"
-            assert variable["definition"].startswith("label_values(")
-    expected = (
-        {"datasource", "workspace", "workflow"}
-        if name == "onepin-workflows.json"
-        else {"datasource", "job", "instance", "workspace"}
-    )
+            assert variable["definition"].startswith(("label_values(", "query_result("))
+    expected = {"datasource", "job", "instance", "workspace"}
+    if name == "onepin-workflows.json":
+        expected |= {"workflow", "app_url"}
     assert set(variables) == expected
 
 
@@ -249,7 +247,7 @@ def test_workflows_dashboard_shows_pauses_audio_and_the_last_success() -> None:
     assert "onepin_run_paused_seconds{" in paused["targets"][0]["expr"]
     assert paused["fieldConfig"]["defaults"]["unit"] == "s"
     audio = panels["Delivered audio by workflow"]["targets"][0]["expr"]
-    assert audio.startswith("sum by (workspace, workflow_name) (rate(")
+    assert audio.startswith("sum by (workspace, workflow_id, workflow_name) (rate(")
     assert "onepin_workflow_run_delivered_audio_seconds_total{" in audio
     since = panels["Time since last success"]
     assert since["targets"][0]["instant"]

@@ -4,6 +4,7 @@ series counts and the process."""
 from __future__ import annotations
 
 from monitoring import promql
+from monitoring.dashboards import variables
 from monitoring.grafana.fields import (
     UP_MAPPINGS,
     Json,
@@ -13,13 +14,7 @@ from monitoring.grafana.fields import (
     thresholds,
     timeseries_custom,
 )
-from monitoring.grafana.layout import (
-    DATASOURCE_VARIABLE,
-    Layout,
-    dashboard,
-    dashboards_link,
-    label_values_variable,
-)
+from monitoring.grafana.layout import Layout, dashboard
 from monitoring.grafana.panels import bargauge, stat, target, timeseries
 
 T = promql.TARGET  # the exporter's own series
@@ -59,6 +54,7 @@ def up_stats() -> list[Json]:
             up_fields,
             graph=False,
             colour_mode="background",
+            links=variables.runbook("OnePinExporterDown"),
         ),
         stat(
             "API reachable",
@@ -68,6 +64,7 @@ def up_stats() -> list[Json]:
             up_fields,
             graph=False,
             colour_mode="background",
+            links=variables.runbook("OnePinAPIDown"),
         ),
     ]
 
@@ -87,6 +84,7 @@ def workflow_stats() -> list[Json]:
             "Alert OnePinWorkflowDataStale.",
             [target(stale, "A")],
             field_config(decimals=0, steps=thresholds(("green", None), ("orange", 1))),
+            links=variables.runbook("OnePinWorkflowDataStale"),
         ),
     ]
 
@@ -180,6 +178,7 @@ def request_graphs() -> list[Json]:
                 custom=timeseries_custom(bars=True),
                 no_value="no 429 answers",
             ),
+            links=variables.runbook("OnePinAPIRateLimited"),
         ),
     ]
 
@@ -199,6 +198,7 @@ def error_ratio() -> Json:
             custom=timeseries_custom() | {"thresholdsStyle": {"mode": "line+area"}},
             steps=thresholds(("transparent", None), ("red", promql.API_ERROR_RATIO)),
         ),
+        links=variables.runbook("OnePinAPIErrors"),
     )
 
 
@@ -307,20 +307,12 @@ def place(lay: Layout) -> None:
 def build() -> Json:
     lay = Layout()
     place(lay)
-    variables = [
-        DATASOURCE_VARIABLE,
-        label_values_variable("job", "job", "onepin_exporter_build_info"),
-        label_values_variable("instance", "instance", 'onepin_exporter_build_info{job=~"$job"}'),
-        label_values_variable(
-            "workspace", "workspace", 'onepin_up{job=~"$job", instance=~"$instance"}'
-        ),
-    ]
     return dashboard(
         "onepin-exporter",
         "OnePin exporter",
         "Health of onepin-exporter: scrapes, polls against their deadline, use of the OnePin "
         "API (rate, errors, 429s, latency), series counts and the process.",
-        variables,
+        variables.common_variables(),
         lay,
-        [dashboards_link(include_vars=False)],
+        variables.dashboard_links(),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from monitoring import promql
+from collections.abc import Callable
+
+from monitoring import links, promql
+from monitoring.dashboards import variables
 from monitoring.grafana.fields import (
     STATUS_COLOURS,
     TABLE_CUSTOM,
@@ -10,19 +13,14 @@ from monitoring.grafana.fields import (
     by_name,
     field_config,
     fixed_colour,
+    link,
     progress_override,
     status_override,
     thresholds,
     timeseries_custom,
     value_mappings,
 )
-from monitoring.grafana.layout import (
-    DATASOURCE_VARIABLE,
-    Layout,
-    dashboard,
-    dashboards_link,
-    label_values_variable,
-)
+from monitoring.grafana.layout import Layout, dashboard, url_link
 from monitoring.grafana.panels import (
     STATE_TIMELINE_CUSTOM,
     bargauge,
@@ -36,16 +34,45 @@ from monitoring.grafana.panels import (
     timeseries,
 )
 
-S = promql.Scope(('workspace=~"$workspace"', 'workflow_name=~"$workflow"'))
+S = promql.WORKFLOW
 RUN_LEGEND = "{{workflow_name}} #{{run_number}}"
 WF_LEGEND = "{{workspace}}/{{workflow_name}}"
 # The labels that identify a row of the run and workflow tables.
-RUN_KEY = ("workspace", "workflow_name", "run_number", "run_id")
+RUN_KEY = ("workspace", "workflow_id", "workflow_name", "run_number", "run_id")
 WORKFLOW_KEY = ("workspace", "workflow_id", "workflow_name")
-BY_WORKFLOW = "workspace, workflow_name"
+BY_WORKFLOW = ", ".join(WORKFLOW_KEY)
 PASS_RATIO_STEPS = thresholds(
     ("red", None), ("orange", promql.PASS_RATIO_LOW), ("green", promql.PASS_RATIO_GOOD)
 )
+
+
+# --- links to the OnePin app: from a series' labels, or from a table row's (hidden) columns ----
+
+APP = "${" + variables.APP_URL + "}"
+
+
+def series_label(name: str) -> str:
+    return "${__field.labels." + name + "}"
+
+
+def row_field(name: str) -> str:
+    return "${__data.fields." + name + "}"
+
+
+def workflow_link(value: Callable[[str], str]) -> Json:
+    return link("Open the workflow in OnePin", links.app_workflow(APP, value("workflow_id")))
+
+
+def run_link(value: Callable[[str], str]) -> Json:
+    url = links.app_run(APP, value("workflow_id"), value("run_id"))
+    return link("Open the run in OnePin", url)
+
+
+WORKFLOW_LINKS = [workflow_link(series_label)]
+RUN_LINKS = [run_link(series_label)]
+# The workflow_id column: in the frame for the links, not on screen.
+HIDDEN_ID = by_name("workflow_id", **{"custom.hidden": True})
+WORKFLOW_COLUMN = by_name("Workflow", links=[workflow_link(row_field)])
 
 
 def finished(*status: str) -> str:
@@ -91,7 +118,8 @@ def pass_ratio() -> Json:
     return stat(
         "Pass ratio",
         "Completed runs out of the runs that completed or failed in the dashboard's time "
-        "range (cancelled runs are left out, as in the API's pass rate).",
+        "range (cancelled runs are left out, as in the API's pass rate). Alert "
+        "OnePinWorkflowPassRatioLow fires below 80% over 6 hours.",
         [target(f"{completed} / ({ended} > 0)", "A", instant=True)],
         field_config(
             "percentunit",
@@ -102,6 +130,7 @@ def pass_ratio() -> Json:
             no_value="no completed or failed runs",
         ),
         graph=False,
+        links=variables.runbook("OnePinWorkflowPassRatioLow"),
     )
 
 
@@ -175,9 +204,13 @@ def runs_in_progress() -> Json:
                 by_name("Running for", unit="s"),
                 by_name("CPU time", unit="s"),
                 by_name("Token cost", decimals=0),
+                HIDDEN_ID,
+                WORKFLOW_COLUMN,
+                by_name("Run", links=[run_link(row_field)]),
+                by_name("Run ID", links=[run_link(row_field)]),
             ],
         ),
-        hidden=("Time", "workflow_id", "Value #A"),
+        hidden=("Time", "Value #A"),
         renames=RUN_COLUMNS,
         order=tuple(RUN_COLUMNS),
         sort_by="Running for",
@@ -198,15 +231,19 @@ def active_run_graphs() -> list[Json]:
                 maximum=1,
                 colour_mode="palette-classic",
                 custom=timeseries_custom(),
+                links=RUN_LINKS,
             ),
             legend_calcs=("lastNotNull",),
+            links=variables.runbook("OnePinRunStalled"),
         ),
         timeseries(
             "Token cost of active runs",
             "Tokens each active run has cost so far, as the API reports them. A steep line is a "
             "run that spends fast.",
             [target(S("onepin_run_token_cost"), "A", RUN_LEGEND)],
-            field_config(colour_mode="palette-classic", custom=timeseries_custom()),
+            field_config(
+                colour_mode="palette-classic", custom=timeseries_custom(), links=RUN_LINKS
+            ),
             legend_calcs=("lastNotNull",),
         ),
     ]
@@ -268,9 +305,11 @@ def latest_runs() -> Json:
                     **colour_text,
                 ),
                 by_name("Data", mappings=fresh, **colour_text),
+                HIDDEN_ID,
+                WORKFLOW_COLUMN,
             ],
         ),
-        hidden=("Time", "workflow_id", "Value #A"),
+        hidden=("Time", "Value #A"),
         renames=LATEST_COLUMNS,
         order=tuple(LATEST_COLUMNS),
         sort_by="Workflow",
@@ -303,6 +342,7 @@ def latest_status_timeline() -> Json:
         field_config(
             mappings=value_mappings(colours | {"0": ("other", "text")}),
             custom=STATE_TIMELINE_CUSTOM,
+            links=WORKFLOW_LINKS,
         ),
     )
 
@@ -338,8 +378,10 @@ def finished_graphs() -> list[Json]:
                 colour_mode="palette-classic",
                 custom=timeseries_custom(bars=True, stacked=True, axis_label="failed runs"),
                 no_value="no failed runs",
+                links=WORKFLOW_LINKS,
             ),
             legend_calcs=("sum",),
+            links=variables.runbook("OnePinRunFailed"),
         ),
     ]
 
@@ -379,7 +421,7 @@ def duration_table() -> Json:
         "dashboard's time range (estimated from the histogram's buckets; empty when no run "
         "of the workflow finished), and the API's average over all completed runs.",
         refs(*quantiles, average, instant=True, fmt="table"),
-        field_config("s", custom=TABLE_CUSTOM),
+        field_config("s", custom=TABLE_CUSTOM, overrides=[HIDDEN_ID, WORKFLOW_COLUMN]),
         hidden=("Time",),
         renames={
             "workspace": "Workspace",
@@ -396,7 +438,13 @@ def duration_table() -> Json:
 
 
 def per_hour_by_workflow(
-    title: str, description: str, counter: str, *, unit: str, axis_label: str
+    title: str,
+    description: str,
+    counter: str,
+    *,
+    unit: str,
+    axis_label: str,
+    alerts: tuple[str, ...] = (),
 ) -> Json:
     """A counter summed over runs seen finishing, as an hourly rate stacked by workflow."""
     rate = f"rate({S(counter)}[$__rate_interval])"
@@ -408,8 +456,10 @@ def per_hour_by_workflow(
             unit,
             colour_mode="palette-classic",
             custom=timeseries_custom(stacked=True, axis_label=axis_label),
+            links=WORKFLOW_LINKS,
         ),
         legend_calcs=("mean", "max"),
+        links=variables.runbook(*alerts),
     )
 
 
@@ -423,6 +473,7 @@ def cost_graphs() -> list[Json]:
             promql.TOKENS,
             unit="short",
             axis_label="tokens / hour",
+            alerts=("OnePinTokenSpendHigh",),
         ),
         per_hour_by_workflow(
             "CPU time by workflow",
@@ -464,6 +515,7 @@ def pause_graphs() -> list[Json]:
                 no_value="no paused runs",
             ),
             legend_calcs=("lastNotNull", "max"),
+            links=variables.runbook("OnePinRunPausedByProvider"),
         ),
         timeseries(
             "Paused time of paused runs",
@@ -476,8 +528,10 @@ def pause_graphs() -> list[Json]:
                 colour_mode="palette-classic",
                 custom=timeseries_custom(),
                 no_value="no paused runs",
+                links=RUN_LINKS,
             ),
             legend_calcs=("lastNotNull",),
+            links=variables.runbook("OnePinRunPausedByProvider"),
         ),
     ]
 
@@ -506,7 +560,9 @@ def time_since_last_success() -> Json:
             "s",
             minimum=0,
             steps=thresholds(("green", None), ("orange", promql.NO_SUCCESS_SECONDS)),
+            links=WORKFLOW_LINKS,
         ),
+        links=variables.runbook("OnePinWorkflowNoRecentSuccess"),
     )
 
 
@@ -536,19 +592,13 @@ def place(lay: Layout) -> None:
 def build() -> Json:
     lay = Layout()
     place(lay)
-    variables = [
-        DATASOURCE_VARIABLE,
-        label_values_variable("workspace", "workspace", "onepin_up"),
-        label_values_variable(
-            "workflow", "workflow_name", 'onepin_workflow_info{workspace=~"$workspace"}'
-        ),
-    ]
+    app = url_link("OnePin app", APP, tooltip="The workflows in the OnePin web app")
     return dashboard(
         "onepin-workflows",
         "OnePin workflows",
         "OnePin workflow runs from onepin-exporter: active runs, latest runs, failures, "
         "durations and cost.",
-        variables,
+        [*variables.common_variables(), variables.WORKFLOW, variables.APP],
         lay,
-        [dashboards_link(include_vars=False)],
+        [*variables.dashboard_links(), app],
     )

@@ -96,13 +96,14 @@ def label_values_variable(name: str, label: str, selector: str) -> Json:
 
 
 def constant_variable(name: str, value: str, label: str) -> Json:
-    """A hidden constant: set it once when provisioning, every panel link can use it."""
+    """A hidden constant: set it once when provisioning, every panel link can use it. It stays
+    out of URLs, so the cross-dashboard links do not carry it."""
     return {
         "hide": 2,
         "label": label,
         "name": name,
         "query": value,
-        "skipUrlSync": False,
+        "skipUrlSync": True,
         "type": "constant",
     }
 
@@ -137,6 +138,22 @@ def dashboards_link(*, include_vars: bool) -> Json:
         "tooltip": "",
         "type": "dashboards",
         "url": "",
+    }
+
+
+def url_link(title: str, url: str, *, icon: str = "external link", tooltip: str = "") -> Json:
+    """A link in the dashboard's header, opened in a new tab."""
+    return {
+        "asDropdown": False,
+        "icon": icon,
+        "includeVars": False,
+        "keepTime": False,
+        "tags": [],
+        "targetBlank": True,
+        "title": title,
+        "tooltip": tooltip,
+        "type": "link",
+        "url": url,
     }
 
 
