@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitoring import rules, rules_file
 from tests.dashboard_queries import REPO, require_binary, scan, unknown_metrics
 
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -171,6 +172,21 @@ def test_every_selector_of_an_alert_selects_the_exporter_job(name: str) -> None:
     assert selectors
     for metric, matchers in selectors:
         assert JOB_MATCHER in matchers, f"{name}: {metric} without {JOB_MATCHER}"
+
+
+def test_alerts_yml_reads_back_as_the_rules_written_in_python() -> None:
+    """alerts.yml is written by hand-rolled YAML (comments, folded descriptions): PyYAML reads
+    back exactly the rules of monitoring/rules.py, group by group."""
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    assert [g["name"] for g in groups] == [g.name for g in rules.GROUPS]
+    for group, data in zip(rules.GROUPS, groups, strict=True):
+        assert data.get("interval", "") == group.interval
+        assert data["rules"] == [rules_file.as_data(alert) for alert in group.alerts]
+
+
+def test_plain_scalars_that_yaml_would_misread_are_quoted() -> None:
+    for text in ("a: b", "ends with #x", "{{ $labels.x }} first", "Run 1 of x"):
+        assert yaml.safe_load(f"key: {rules_file.scalar(text)}") == {"key": text}
 
 
 def test_every_alert_has_a_runbook_section() -> None:
