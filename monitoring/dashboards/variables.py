@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from monitoring import links, promql
-from monitoring.grafana.fields import Json
+from monitoring.grafana.fields import Json, link
 from monitoring.grafana.layout import (
     DATASOURCE_VARIABLE,
     constant_variable,
@@ -13,7 +13,6 @@ from monitoring.grafana.layout import (
     query_variable,
     url_link,
 )
-from monitoring.grafana.panels import runbook_links
 
 BUILD_INFO = "onepin_exporter_build_info"  # one series per exporter instance, whatever its job
 
@@ -50,4 +49,4 @@ def dashboard_links() -> list[Json]:
 
 def runbook(*alerts: str) -> list[Json]:
     """Panel links to the runbook section of each alert a panel shows the cause of."""
-    return runbook_links(alerts, links.runbook())
+    return [link(f"Runbook: {alert}", links.runbook_section(alert)) for alert in alerts]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.grafana.fields import Json, link
+from monitoring.grafana.fields import Json
 
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -61,11 +61,6 @@ def panel(
     if links:
         body["links"] = links
     return body | {"options": options, "targets": targets} | extra
-
-
-def runbook_links(alerts: tuple[str, ...], runbook: str) -> list[Json]:
-    """Panel links to the runbook section of each alert the panel is about."""
-    return [link(f"Runbook: {name}", f"{runbook}#{name.lower()}") for name in alerts]
 
 
 def stat_options(*, text_mode: str, graph: bool, colour_mode: str) -> Json:
