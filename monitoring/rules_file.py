@@ -8,6 +8,7 @@ the result back with PyYAML and compares it with the rules.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from typing import Any
 
@@ -52,9 +53,15 @@ def block(text: str, indent: int) -> list[str]:
     return [" " * indent + line if line else "" for line in text.splitlines()]
 
 
+GLUE = "\u00a0"  # a space that textwrap does not break at
+
+
 def folded(text: str, indent: int) -> list[str]:
-    return textwrap.wrap(text, WIDTH - indent, break_on_hyphens=False, break_long_words=False,
-                         initial_indent=" " * indent, subsequent_indent=" " * indent)  # fmt: skip
+    """Lines of a folded block scalar (`>-`), never breaking inside a {{ template }}."""
+    glued = re.sub(r"\{\{.*?\}\}", lambda m: m.group().replace(" ", GLUE), text)
+    lines = textwrap.wrap(glued, WIDTH - indent, break_on_hyphens=False, break_long_words=False,
+                          initial_indent=" " * indent, subsequent_indent=" " * indent)  # fmt: skip
+    return [line.replace(GLUE, " ") for line in lines]
 
 
 def rule_lines(alert: Alert) -> list[str]:
