@@ -16,7 +16,7 @@ import pytest
 
 from exporter.logs import setup_logging
 from exporter.runtime import BackgroundExporter
-from exporter.server import ScrapeDeadline, scrape_deadline
+from exporter.deadline import ScrapeDeadline, scrape_deadline
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, series, value
 
