@@ -209,8 +209,8 @@ class OnePinClient:
         try:
             return parse(body)
         except DecodeError as exc:  # it quotes values from the body
-            raise self._error(
-                endpoint, f"unexpected response: {exc}", kind=UnusableResponse
+            raise api_error(
+                self._redactor(), endpoint, f"unexpected response: {exc}", kind=UnusableResponse
             ) from None
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
@@ -327,20 +327,6 @@ class OnePinClient:
     def _redactor(self) -> Redactor:
         return redactor_for(self._token.reveal())
 
-    def _error(
-        self,
-        endpoint: str,
-        message: str,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        kind: type[ApiError] = ApiError,
-        required_version: str | None = None,
-    ) -> ApiError:
-        return api_error(
-            self._redactor(), endpoint, message, status, code, request_id, kind, required_version
-        )
-
     def _note_required_version(self, value: str) -> None:
         """The header on an answer the API served: it names the official SDK's minimum, and
         the exporter is not the SDK (it has no SDK version to compare), so the answer is used;
@@ -373,14 +359,18 @@ class OnePinClient:
                 self._note_required_version(required)
             if problem is not None:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
-                raise self._error(
-                    endpoint, f"response is {problem} ({kind}, {len(raw)} bytes)", status
+                raise api_error(
+                    self._redactor(),
+                    endpoint,
+                    f"response is {problem} ({kind}, {len(raw)} bytes)",
+                    status,
                 )
             return body
         code, message, request_id = parse_error_message(body)
         if message is None:
             message = status_text(status, headers)
-        error = self._error(endpoint, message, status, code, request_id, required_version=required)
+        redactor = self._redactor()
+        error = api_error(redactor, endpoint, message, status, code, request_id, ApiError, required)
         if status in RETRY_STATUSES:
             raise Retryable(error, asked_wait(status, headers, time.time()))
         raise error
