@@ -124,17 +124,26 @@ def wants_summary(known: Known, entry: Workflow, statuses_seen: int, access: Acc
     return known.summary is None or summary_key(entry, statuses_seen) != known.summary_key
 
 
+# The two plans of nearly every workflow, made once (a poll plans for thousands).
+LIST_RUNS = WorkflowPlan(list_runs=True)
+IDLE = WorkflowPlan(idle=True)
+_NOTHING_MORE = WorkflowPlan()
+
+
 def plan_workflow(
     known: Known, entry: Workflow, asked: set[str] | None, access: Access
 ) -> WorkflowPlan:
     """One selected workflow's requests; `asked`: the watched runs whose status is asked for
     already (None when there are none)."""
     if must_list(known, entry, access):
-        return WorkflowPlan(list_runs=True)
+        return LIST_RUNS
     latest = [known.ledger.latest] if known.ledger.latest is not None else []
     extra = statuses_to_fetch(known, latest, asked or set(), access)
-    idle = asked is None and not extra and not wants_summary(known, entry, 0, access)
-    return WorkflowPlan(statuses=frozenset(extra), idle=idle)
+    if extra:
+        return WorkflowPlan(statuses=frozenset(extra))
+    if asked is None and not wants_summary(known, entry, 0, access):
+        return IDLE
+    return _NOTHING_MORE
 
 
 def wants_page_back(count: int, limit: int, ledger: RunLedger) -> bool:
