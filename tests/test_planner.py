@@ -114,6 +114,10 @@ ACTIVE4 = run(4, "running")
         ("start-up, all finished: the newest only", K(ledger(None)), [R1, R3, R2], set(), ALL,
          {"r3"}),
         ("start-up, already asked", K(ledger(None)), [R3], {"r3"}, ALL, set()),
+        ("start-up, one asked, one not", K(ledger(None)), [ACTIVE4, run(5, "running")], {"r4"},
+         ALL, {"r5"}),
+        ("the unusable latest, then an open one", K(ledger(2, latest=R3), undetailed="r3"),
+         [R3, run(4)], set(), ALL, {"r4"}),
         ("start-up, no runs", K(ledger(None)), [], set(), ALL, set()),
         ("statuses refused", K(ledger(None)), [ACTIVE4, R3], set(), NO_STATUS, set()),
         ("finished since the last poll", K(ledger(2)), [R3, R2], set(), ALL, {"r3"}),
@@ -321,3 +325,18 @@ def test_page_back_an_empty_page_far_off_goes_a_page_less_deep() -> None:
 def test_page_back_offset_never_goes_above_the_pages_read() -> None:
     pager = PageBack(top=100, low=81, end=20, page_size=10, shift=40)
     assert pager.offset(70) == 20
+
+
+def test_page_back_a_page_whose_lowest_is_the_run_needed_covers_it() -> None:
+    pager = PageBack(top=100, low=81, end=20, page_size=10)
+    assert pager.took(41, list(range(59, 49, -1)), 50) is False
+    assert pager.covered == [(50, 59), (50, 59)]
+    assert (pager.low, pager.end, pager.shift) == (50, 20, 0)
+
+
+def test_page_back_corrections_add_up() -> None:
+    pager = PageBack(top=100, low=81, end=20, page_size=10)
+    assert pager.took(50, list(range(70, 60, -1)), 50) is False  # 11 too shallow
+    assert pager.took(61, list(range(45, 35, -1)), 50) is False  # then 5 too deep
+    assert pager.shift == -11 + 5
+    assert pager.offset(50) == 56
