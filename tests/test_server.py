@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.logs import setup_logging
-from exporter.runtime import BackgroundExporter
 from exporter.server import ScrapeDeadline, scrape_deadline
+from tests.background import BackgroundExporter
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, series, value
 
