@@ -148,7 +148,8 @@ async def landing(request: web.Request) -> web.Response:
     text = landing_page(
         state, request.app[POLLER_KEY].last, page=page, target=request.host, scheme=request.scheme
     )
-    return web.Response(text=text, content_type="text/html")
+    # Its ages are computed when it is rendered: a cached copy would show them wrong.
+    return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def landing_page(
@@ -162,10 +163,16 @@ def landing_page(
     """The status page (exporter.status_page) of this server's state and `snapshot`."""
     return render_status(
         StatusInput(
-            state.config, snapshot, time.time(), state.started_at, state.telemetry_path,
-            page, target, scheme,
+            config=state.config,
+            snapshot=snapshot,
+            now=time.time(),
+            started_at=state.started_at,
+            telemetry_path=state.telemetry_path,
+            page=page,
+            target=target,
+            scheme=scheme,
         )
-    )  # fmt: skip
+    )
 
 
 def create_app(

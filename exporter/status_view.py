@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from exporter.models import Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
@@ -105,27 +106,27 @@ def attention(wf: WorkflowSnapshot) -> int:
     return 2
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A workflow row: the workflow, and the workspace it belongs to."""
+class Entry(NamedTuple):
+    """A workflow row: its `attention` rank, the workspace it belongs to, and the workflow.
 
+    A tuple, not a frozen dataclass: 5,000 of them are made per page view, and a tuple is made
+    three times as fast."""
+
+    rank: int
     workspace: WorkspaceSnapshot
     workflow: WorkflowSnapshot
 
     @property
     def failing(self) -> bool:
-        return attention(self.workflow) < 2
+        return self.rank < 2
 
 
 def ordered(snapshot: Snapshot | None) -> list[Entry]:
     """Every workflow, the failing ones first (stale, then latest run failed), then by
     workspace, name and id."""
-    entries = [
-        Entry(ws, wf) for ws in (snapshot.workspaces if snapshot else ()) for wf in ws.workflows
-    ]
-    entries.sort(
-        key=lambda e: (attention(e.workflow), e.workspace.name, e.workflow.name, e.workflow.id)
-    )
+    workspaces = snapshot.workspaces if snapshot else ()
+    entries = [Entry(attention(wf), ws, wf) for ws in workspaces for wf in ws.workflows]
+    entries.sort(key=lambda e: (e.rank, e.workspace.name, e.workflow.name, e.workflow.id))
     return entries
 
 

@@ -130,6 +130,7 @@ def test_health_ready_and_landing_page(exporter: tuple[BackgroundExporter, FakeO
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "OnePin exporter" in page and "prod" in page and 'href="/metrics"' in page
     assert "9 of 9 refreshed" in page
+    assert headers["Cache-Control"] == "no-store"  # its ages are true when rendered, not later
     assert TOKEN not in page
 
 
