@@ -12,15 +12,11 @@ from typing import Any
 from exporter import __version__
 from exporter.buildinfo import version_text
 from exporter.config import Config, ConfigError, describe, load_config
+from exporter.listen import CannotListen, ListenAddress, parse_listen_address
 from exporter.logs import LEVELS, setup_logging
-from exporter.runtime import (
-    CannotListen,
-    ListenAddress,
-    parse_listen_address,
-    run_until_signalled,
-    serve,
-)
+from exporter.serving import serve
 from exporter.sharding import Shard, parse_shard
+from exporter.signals import run_until_signalled
 from exporter.webconfig import WebConfig, load_web_config
 
 DEFAULT_LISTEN = ":9879"
@@ -62,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="First time? Run `onepin-exporter --demo` to see it work against the built-in "
         "simulator, no account needed.",
     )
+    _config_flags(parser)
+    _web_flags(parser)
+    _shard_flags(parser)
+    _log_flags(parser)
+    _run_flags(parser)
+    return parser
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """--config.file and --config.check."""
     parser.add_argument(
         "--config.file",
         dest="config_file",
@@ -74,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the configuration, print a redacted summary and exit",
     )
+
+
+def _web_flags(parser: argparse.ArgumentParser) -> None:
+    """The --web.* flags, as Prometheus and its exporters name them."""
     parser.add_argument(
         "--web.listen-address",
         dest="listen",
@@ -110,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit format",
     )
+
+
+def _shard_flags(parser: argparse.ArgumentParser) -> None:
+    """--shard and --total-shards."""
     parser.add_argument(
         "--shard",
         default="0",
@@ -125,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="split workflows into M shards by a stable hash of their id (default 1: no sharding)",
     )
+
+
+def _log_flags(parser: argparse.ArgumentParser) -> None:
+    """--log.level and --log.format."""
     parser.add_argument(
         "--log.level",
         dest="log_level",
@@ -140,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="logfmt",
         help="logfmt (key=value, default) or json, one object per line; either goes to stderr",
     )
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    """--demo and --version: runs other than the exporter's own."""
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -150,7 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
         action=_VersionAction,
         help="print the version, the git revision it was built from and Python's version; exit",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

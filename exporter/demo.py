@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from exporter.config import Config, parse_config
+from exporter.listen import CannotListen, ListenAddress
 from exporter.logs import setup_logging
-from exporter.runtime import CannotListen, ListenAddress, run_until_signalled, serve
+from exporter.serving import serve
+from exporter.signals import run_until_signalled
 from exporter.simulator.app import create_app
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import start_site

@@ -1,8 +1,7 @@
-"""HTTP endpoints: /metrics, the landing page and the health checks."""
+"""HTTP endpoints: /metrics, the status page and the health checks."""
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,22 +19,19 @@ from prometheus_client import (
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
-from exporter import __version__
 from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.deadline import scrape_deadline
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
-from exporter.models import Run
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
-from exporter.redact import MESSAGE_LIMIT, escape
 from exporter.snapshot import Snapshot
+from exporter.status_page import StatusInput, render_status
+from exporter.status_view import page_number
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 # The classic text format, which every Prometheus version parses.
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# Paused runs listed on the landing page (a page, not a report: the metrics have them all).
-PAUSED_RUNS_SHOWN = 20
 POLLER_KEY = web.AppKey("poller", Poller)
 
 
@@ -122,94 +118,35 @@ async def ready(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    snapshot = request.app[POLLER_KEY].last
-    return web.Response(text=landing_page(state, snapshot), content_type="text/html")
-
-
-def paused_runs(snapshot: Snapshot | None) -> list[tuple[str, str, Run]]:
-    """Active runs with a pause reason: (workspace, workflow name, run), longest paused first."""
-    found = [
-        (ws.name, wf.name, run)
-        for ws in (snapshot.workspaces if snapshot else ())
-        for wf in ws.workflows
-        if wf.has_data
-        for run in wf.active_runs
-        if run.pause_reason is not None
-    ]
-    found.sort(key=lambda item: -(item[2].paused_ms or 0))
-    return found
-
-
-def _paused_section(snapshot: Snapshot | None) -> str:
-    """The paused runs, with the automatic pause's explanation (`pause_error`): API text, so
-    escaped and bounded, and never a metric label."""
-    runs = paused_runs(snapshot)
-    if not runs:
-        return ""
-    e = html.escape
-    rows = []
-    for ws, workflow, run in runs[:PAUSED_RUNS_SHOWN]:
-        reason, why = _bounded(run.pause_reason or ""), _bounded(run.pause_error or "")
-        paused = f"{run.paused_ms / 1000:.0f}s" if run.paused_ms is not None else ""
-        rows.append(
-            f"<tr><td>{e(ws)}</td><td>{e(workflow)}</td><td>{run.run_number}</td>"
-            f"<td>{e(reason)}</td><td>{paused}</td>"
-            f"<td>{e(why)}</td></tr>"
-        )
-    more = len(runs) - PAUSED_RUNS_SHOWN
-    tail = f"<p>and {more} more (see onepin_run_pause_reason).</p>" if more > 0 else ""
-    return (
-        "<h2>Paused runs</h2>\n<table><tr><th>Workspace</th><th>Workflow</th><th>Run</th>"
-        "<th>Reason</th><th>Paused for</th><th>Explanation</th></tr>\n"
-        + "".join(rows)
-        + "\n</table>"
-        + tail
+    page = page_number(request.query.get("page"))
+    text = landing_page(
+        state, request.app[POLLER_KEY].last, page=page, target=request.host, scheme=request.scheme
     )
+    # Its ages are computed when it is rendered: a cached copy would show them wrong.
+    return web.Response(text=text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
-def _bounded(text: str) -> str:
-    text = escape(text)
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
-
-
-def landing_page(state: ServerState, snapshot: Snapshot | None) -> str:
-    """Version, workspaces, workflows, last poll result, links. No secrets."""
-    e = html.escape
-    rows = []
-    by_name = {ws.name: ws for ws in (snapshot.workspaces if snapshot else ())}
-    for ws_config in state.config.workspaces:
-        ws = by_name.get(ws_config.name)
-        if ws is None:
-            status, detail, workflows = "not polled yet", "", "-"
-        else:
-            status = "up" if ws.up else "down"
-            detail = ws.error or ""
-            up = sum(1 for wf in ws.workflows if wf.up)
-            workflows = f"{up} of {len(ws.workflows)} refreshed"
-            if ws.polled_at:
-                detail = (
-                    f"last poll {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(ws.polled_at))}"
-                    f", took {ws.collect_duration or 0:.2f}s. {detail}"
-                )
-        rows.append(
-            f"<tr><td>{e(ws_config.name)}</td><td>{e(ws_config.api_url)}</td>"
-            f"<td>{e(status)}</td><td>{e(workflows)}</td><td>{e(detail)}</td></tr>"
+def landing_page(
+    state: ServerState,
+    snapshot: Snapshot | None,
+    *,
+    page: int = 1,
+    target: str = "localhost:9879",
+    scheme: str = "http",
+) -> str:
+    """The status page (exporter.status_page) of this server's state and `snapshot`."""
+    return render_status(
+        StatusInput(
+            config=state.config,
+            snapshot=snapshot,
+            now=time.time(),
+            started_at=state.started_at,
+            telemetry_path=state.telemetry_path,
+            page=page,
+            target=target,
+            scheme=scheme,
         )
-    uptime = time.time() - state.started_at
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>OnePin exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left;
-border-bottom:1px solid #ddd}}</style></head>
-<body><h1>OnePin exporter</h1>
-<p>Version {e(__version__)}, up for {uptime:.0f}s.</p>
-<p><a href="{e(state.telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
-<a href="/-/ready">Ready</a></p>
-<h2>Workspaces</h2>
-<table><tr><th>Workspace</th><th>API</th><th>Status</th><th>Workflows</th><th>Last poll</th></tr>
-{"".join(rows)}
-</table>
-{_paused_section(snapshot)}</body></html>
-"""
+    )
 
 
 def create_app(

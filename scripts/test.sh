@@ -3,8 +3,9 @@
 #   ./scripts/test.sh [pytest args...]
 # Needs Python >= 3.11. As root (or with sudo) it installs Debian's prometheus and
 # prometheus-alertmanager for the end-to-end tests, podman, runc, debootstrap and docker-compose
-# for the container and compose tests, and systemd (systemd-analyze) for the systemd unit's
-# test; elsewhere those tests skip unless CI=true. (README.md lists the same.)
+# for the container and compose tests, systemd (systemd-analyze) for the systemd unit's test and
+# chromium for the status page's test; elsewhere those tests skip unless CI=true. (README.md
+# lists the same.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # systemd-analyze verifies deploy/systemd/onepin-exporter.service.
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# The status page's test renders it in headless Chromium.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ] && command -v apt-get >/dev/null; then

@@ -18,9 +18,9 @@ from exporter.collector import Renderer
 from exporter.config import Config, parse_config
 from exporter.gzipcache import gzip_stream, plain_stream
 from exporter.poller import Poller
-from exporter.runtime import build_poller
 from exporter.server import ServerState, render
 from exporter.snapshot import Snapshot
+from exporter.wiring import build_poller
 from tests.fakeapi import API, TOKEN, FakeOnePin
 
 

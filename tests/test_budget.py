@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 
-from exporter.runtime import build_poller
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import RunningSimulator
+from exporter.wiring import build_poller
 from tests.helpers import make_config
 
 W, A = 250, 20

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from exporter.demo import demo_main
-from exporter.runtime import ListenAddress, listen_hint
+from exporter.listen import ListenAddress, listen_hint
 from tests.fakeapi import TOKEN
 from tests.procs import REPO, Process, http_get, start_exporter
 

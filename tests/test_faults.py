@@ -33,9 +33,9 @@ import httpx
 import pytest
 
 from exporter.client import MAX_BODY_BYTES
-from exporter.runtime import BackgroundExporter
 from exporter.server import TIMEOUT_HEADER
 from exporter.simulator import RunningSimulator, SimulatorConfig
+from tests.background import BackgroundExporter
 from tests.fakeapi import TOKEN, FakeOnePin, FakeRun, standard_workspace
 from tests.faultserver import Action, Drip, FaultServer, Hang, Raw, Reply, Script, Stream, on_path
 from tests.helpers import make_config, samples, series, value

@@ -29,9 +29,10 @@ import pytest
 from exporter.bodies import codings, decode
 from exporter.client import MAX_BODY_BYTES, ApiError, Deadline, OnePinClient
 from exporter.config import HttpSettings, Token
-from exporter.runtime import BackgroundExporter, build_poller
 from exporter.server import TIMEOUT_HEADER
 from exporter.transport import BodyTooLarge
+from exporter.wiring import build_poller
+from tests.background import BackgroundExporter
 from tests.fakeapi import API, TOKEN, FakeOnePin, standard_workspace
 from tests.faultserver import FaultServer, on_path, raw_reply
 from tests.helpers import make_config, series, value

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 import exporter.fetch
-from exporter.runtime import build_poller
+from exporter.wiring import build_poller
 from tests.helpers import exposition, make_config, poll, samples, value
 from tests.runview import API, T0, TERMINAL, TOKEN, RunView, VRun
 

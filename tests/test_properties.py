@@ -44,9 +44,9 @@ from exporter.models import (
     parse_workflow,
     parse_workflow_page,
 )
-from exporter.runtime import build_poller
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
+from exporter.wiring import build_poller
 from tests.fakeapi import API, TOKEN, FakeRun, FakeWorkflow, meta
 from tests.helpers import make_config, render_text
 

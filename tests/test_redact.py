@@ -27,8 +27,8 @@ from exporter.redact import (
     redactor_for,
     variants,
 )
-from exporter.runtime import build_poller
 from exporter.server import ServerState, landing_page
+from exporter.wiring import build_poller
 from tests.helpers import make_config, poll
 
 KEY = "op_live_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"

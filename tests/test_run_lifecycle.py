@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.runtime import build_poller
 from exporter.simulator.clock import ManualClock
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import RunningSimulator
+from exporter.wiring import build_poller
 from tests.helpers import exposition, make_config, series, value
 
 

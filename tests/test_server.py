@@ -16,7 +16,7 @@ import pytest
 
 from exporter.deadline import ScrapeDeadline, scrape_deadline
 from exporter.logs import setup_logging
-from exporter.runtime import BackgroundExporter
+from tests.background import BackgroundExporter
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, series, value
 
@@ -130,6 +130,7 @@ def test_health_ready_and_landing_page(exporter: tuple[BackgroundExporter, FakeO
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "OnePin exporter" in page and "prod" in page and 'href="/metrics"' in page
     assert "9 of 9 refreshed" in page
+    assert headers["Cache-Control"] == "no-store"  # its ages are true when rendered, not later
     assert TOKEN not in page
 
 

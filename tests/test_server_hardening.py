@@ -32,9 +32,9 @@ import pytest
 
 from exporter.connections import ServerLimits, make_room
 from exporter.negotiation import parse
-from exporter.runtime import BackgroundExporter
 from exporter.server import TIMEOUT_HEADER
 from exporter.webconfig import WebConfig
+from tests.background import BackgroundExporter
 from tests.fakeapi import FakeOnePin, standard_workspace
 from tests.faultserver import FaultServer, Hang, on_path
 from tests.helpers import make_config, value
@@ -444,7 +444,7 @@ def test_parse_accept_elements(header: str, expected: list[tuple[str, float]]) -
 # in-process fake (no sockets), so every descriptor it has is the server's or the runtime's.
 _LIMITED_EXPORTER = """
 import sys
-from exporter.runtime import BackgroundExporter
+from tests.background import BackgroundExporter
 from tests.fakeapi import FakeOnePin, standard_workspace
 from tests.helpers import make_config
 fake = FakeOnePin(standard_workspace())

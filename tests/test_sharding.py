@@ -6,10 +6,10 @@ import urllib.request
 
 import pytest
 
-from exporter.runtime import BackgroundExporter
 from exporter.sharding import Shard, parse_shard, shard_of
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import RunningSimulator
+from tests.background import BackgroundExporter
 from tests.helpers import make_config, samples, value
 
 

@@ -23,8 +23,8 @@ from aiohttp import web
 from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import ConfigError
 from exporter.connections import ServerLimits
-from exporter.runtime import BackgroundExporter
 from exporter.webconfig import load_web_config
+from tests.background import BackgroundExporter
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, require_binary, value
 from tests.procs import Prometheus
