@@ -213,9 +213,10 @@ def error_body(code: str, message: str) -> bytes:
 
 
 class Burst:
-    """Answer `action` to the first `count` requests matching `suffix`, then let them through."""
+    """Answer `action` to the first `count` requests matching `suffix`, then let them through.
+    A callable `action` builds each answer when it is sent (a Retry-After date, as an API would)."""
 
-    def __init__(self, suffix: str, count: int, action: Action) -> None:
+    def __init__(self, suffix: str, count: int, action: Action | Callable[[], Action]) -> None:
         self.suffix, self.left, self.action = suffix, count, action
         self.hits: list[float] = []
         self._lock = threading.Lock()
@@ -228,7 +229,7 @@ class Burst:
             if self.left == 0:
                 return None
             self.left -= 1
-            return self.action
+            return self.action() if callable(self.action) else self.action
 
 
 # --- API down, API hanging ----------------------------------------------------------------------
@@ -451,9 +452,10 @@ def http_date(seconds_ahead: float) -> str:
     )
 
 
-# Longer than a scrape's deadline, short enough to wait out in a test. The date is fixed when
-# the storm starts and has whole seconds: 4 s ahead is at least 3 s, still past the deadline
-# when a loaded machine starts the poll late (3 s ahead could be 2.0 s, and was).
+# Longer than a scrape's deadline, short enough to wait out in a test. The date is made for
+# each answer, as an API makes it, and has whole seconds: 4 s ahead is at least 3 s. (A date
+# fixed when the storm started had passed by the second scrape on a loaded machine, and the
+# exporter rightly retried at once: 4 requests.)
 RETRY_AFTER_LONG: dict[str, Callable[[], dict[str, str]]] = {
     "seconds": lambda: {"Retry-After": "3"},
     "http-date": lambda: {"Retry-After": http_date(4)},
@@ -473,7 +475,7 @@ def test_a_429_storm_gives_onepin_up_0_within_the_deadline(
         storm = Burst(
             "/workflows",
             10**6,
-            Reply(429, error_body("RATE_LIMITED", "slow down"), RETRY_AFTER_LONG[form]()),
+            lambda: Reply(429, error_body("RATE_LIMITED", "slow down"), RETRY_AFTER_LONG[form]()),
         )
         api.script.append(storm)
         for _ in range(2):
