@@ -14,12 +14,13 @@ It produces a `Snapshot` of plain data and knows nothing of Prometheus.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from exporter.client import PAGE_LIMIT, ApiError, Deadline, OnePinClient, UnusableResponse
@@ -30,6 +31,8 @@ from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 
 log = logging.getLogger("exporter.poller")
 _TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
+# WorkflowSnapshot.version: each new snapshot object takes the next (exporter/render.py).
+_VERSIONS = itertools.count(1)
 
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
@@ -735,7 +738,10 @@ class WorkspacePoller:
         key = (up, has_data, None if up else state.error or self._error)
         if state.published is not None and state.published[0] == key:
             return state.published[1]
-        snapshot = self._build_workflow_snapshot(state, up, has_data)
+        # A new snapshot object gets a new version, unique in the process (exporter/render.py).
+        snapshot = replace(
+            self._build_workflow_snapshot(state, up, has_data), version=next(_VERSIONS)
+        )
         state.published = (key, snapshot)
         return snapshot
 

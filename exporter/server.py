@@ -6,28 +6,22 @@ import html
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import (
-    CollectorRegistry,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
+from exporter.metrics import PAUSE_REASON
 from exporter.models import Run
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
 from exporter.redact import MESSAGE_LIMIT, escape
+from exporter.render import Renderer, body
 from exporter.snapshot import Snapshot
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
@@ -90,13 +84,7 @@ def render(
 ) -> tuple[Iterator[Piece], str]:
     """The body's pieces in the format `accept` asks for, and its Content-Type."""
     kind = content_type(accept)
-    if kind != TEXT_CONTENT_TYPE:
-        own = openmetrics_exposition.generate_latest(state.registry)  # type: ignore[no-untyped-call]
-        own = own.removesuffix(b"# EOF\n")
-        body = state.renderer.pieces(snapshot, openmetrics=True)
-        return chain((own,), body, (b"# EOF\n",)), kind
-    own = generate_latest(state.registry)
-    return chain((own,), state.renderer.pieces(snapshot)), kind
+    return body(snapshot, state.registry, state.renderer, kind != TEXT_CONTENT_TYPE), kind
 
 
 def start_response(request: web.Request, kind: str) -> web.StreamResponse:
@@ -183,7 +171,7 @@ def _paused_section(snapshot: Snapshot | None) -> str:
             f"<td>{e(why)}</td></tr>"
         )
     more = len(runs) - PAUSED_RUNS_SHOWN
-    tail = f"<p>and {more} more (see onepin_run_pause_reason).</p>" if more > 0 else ""
+    tail = f"<p>and {more} more (see {PAUSE_REASON.name}).</p>" if more > 0 else ""
     return (
         "<h2>Paused runs</h2>\n<table><tr><th>Workspace</th><th>Workflow</th><th>Run</th>"
         "<th>Reason</th><th>Paused for</th><th>Explanation</th></tr>\n"
@@ -255,7 +243,7 @@ def create_app(
         registry.register(collector)
     app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
-    renderer = Renderer(config.collection.triggered_by_label)
+    renderer = Renderer.of(config.collection)
     app[STATE_KEY] = ServerState(config, time.time(), registry, renderer, telemetry_path)
     app.router.add_get(telemetry_path, metrics, allow_head=False)
     app.router.add_head(telemetry_path, metrics_head)

@@ -1,4 +1,4 @@
-"""The poller's output: plain typed data, no Prometheus types. The collector renders it."""
+"""The poller's output: plain typed data, no Prometheus types. exporter/render.py renders it."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ class WorkflowSnapshot:
     # When the newest completed / failed run seen ended (exporter/ledger.py `ended_at`).
     last_success: float | None = None
     last_failure: float | None = None
+    # Changes whenever any other field of this workflow's snapshot changes; render caches key on (id, version).
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from exporter.collector import Renderer
 from exporter.config import Config, parse_config
 from exporter.gzipcache import gzip_stream, plain_stream
 from exporter.poller import Poller
+from exporter.render import Renderer
 from exporter.runtime import build_poller
 from exporter.server import ServerState, render
 from exporter.snapshot import Snapshot

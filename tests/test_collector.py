@@ -11,8 +11,8 @@ import dataclasses
 
 import pytest
 
-from exporter.collector import Renderer
 from exporter.models import Run
+from exporter.render import Renderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.collector import HEALTH_FAMILIES, WORKFLOW_FAMILIES, Family
+from exporter.family import Family
+from exporter.metrics import HEALTH_FAMILIES, WORKFLOW_FAMILIES
 from exporter.reload import ReloadCollector, ReloadStatus
 from tests.contract import CONTRACT_METRICS
 from tests.dashboard_queries import (

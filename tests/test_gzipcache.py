@@ -15,8 +15,8 @@ import zlib
 
 import pytest
 
-from exporter.collector import Renderer
 from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, gzip_stream, plain_stream
+from exporter.render import Renderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import ApiStats
 from tests.test_collector import busy, run, totals

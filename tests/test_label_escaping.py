@@ -10,8 +10,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import Renderer
 from exporter.models import Run
+from exporter.render import Renderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow

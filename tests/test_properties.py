@@ -28,7 +28,6 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.client import ApiError, Deadline, OnePinClient
-from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token
 from exporter.models import (
     DecodeError,
@@ -44,6 +43,7 @@ from exporter.models import (
     parse_workflow,
     parse_workflow_page,
 )
+from exporter.render import Renderer
 from exporter.runtime import build_poller
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram

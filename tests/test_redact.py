@@ -15,7 +15,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.client import ApiError, Deadline, OnePinClient
-from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token, TokenError, parse_config
 from exporter.logs import RedactingFormatter
 from exporter.redact import (
@@ -27,6 +26,7 @@ from exporter.redact import (
     redactor_for,
     variants,
 )
+from exporter.render import Renderer
 from exporter.runtime import build_poller
 from exporter.server import ServerState, landing_page
 from tests.helpers import make_config, poll

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.collector import Renderer
 from exporter.models import KNOWN_PAUSE_REASONS, Run
+from exporter.render import Renderer
 from exporter.server import ServerState, landing_page
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
