@@ -19,7 +19,7 @@ from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, gzip_stream, plain_s
 from exporter.render import Renderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import ApiStats
-from tests.test_collector import busy, run, totals
+from tests.test_collector import busy, run, totals, versioned
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 4096, CHUNK_BYTES, 3 * CHUNK_BYTES + 5])
@@ -116,7 +116,7 @@ def polls() -> list[Snapshot]:
         )
         if poll in (2, 5):
             out.append(out[-1])  # scraped again before the next poll
-    return out
+    return versioned(out)
 
 
 @pytest.mark.parametrize("openmetrics", [False, True])

@@ -89,3 +89,16 @@ def test_names_from_the_api_are_escaped_on_the_way_through_the_poller() -> None:
     assert info.labels["workflow_name"] == NAME[0]
     (unknown,) = series(text, "onepin_run_status", run_id="r-1", status=STATUS[0])
     assert unknown.value == 1.0 and unknown.labels["triggered_by"] == USER[0]
+
+
+@pytest.mark.parametrize(
+    "value", [v for pair in (WORKSPACE, WORKFLOW_ID, NAME, RUN_ID) for v in pair]
+)
+def test_label_values_are_escaped_as_prometheus_client_escapes_them(value: str) -> None:
+    """exporter/exposition.py writes its own escaping (for speed); it must agree with the
+    library's, which is private API (prometheus_client.openmetrics.exposition._escape)."""
+    from prometheus_client.openmetrics import exposition as om
+
+    from exporter.exposition import escape
+
+    assert escape(value) == om._escape(value, om.ALLOWUTF8, om._is_legacy_labelname_rune)
