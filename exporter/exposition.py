@@ -58,9 +58,9 @@ def one_of(
 
 
 def histogram(name: str, labels: str, hist: Histogram) -> str:
-    sep = "," if labels else ""
+    """A histogram's lines; every histogram here has labels (workspace at least)."""
     lines = [
-        f'{name}_bucket{{{labels}{sep}le="{format_value(b)}"}} {format_value(n)}\n'
+        f'{name}_bucket{{{labels},le="{format_value(b)}"}} {format_value(n)}\n'
         for b, n in hist.cumulative()
     ]
     lines.append(f"{name}_count{{{labels}}} {format_value(hist.count)}\n")

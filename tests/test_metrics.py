@@ -12,12 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
 from exporter.config import ConfigError
-from exporter.exposition import histogram
+from exporter.exposition import format_value, histogram
 from exporter.gzipcache import plain_stream
 from exporter.metrics import HEALTH_FAMILIES, PROCESS_GAUGES, WORKFLOW_FAMILIES, family_names
 from exporter.models import Run
@@ -67,7 +67,9 @@ def busy() -> WorkflowSnapshot:
     """Two active runs (one paused for a reason the exporter does not know), a latest run of an
     unknown status, and a terminal status the exporter does not know among the finished."""
     paused = full_run("r-4", 4, "paused", completed_at=None, pause_reason="solar_flare")
-    running = full_run("r-5", 5, "running", completed_at=None, pause_reason="user")
+    running = full_run(
+        "r-5", 5, "running", completed_at=None, pause_reason="user", triggered_by=None
+    )
     return WorkflowSnapshot(
         "wf-busy", 'ops "live"', False, True, totals(5.0, expired=1),
         {"running": 1}, None, None, full_run("r-6", 6, "held"), (paused, running),
@@ -78,10 +80,11 @@ def full_snapshot() -> Snapshot:
     api = ApiStats()
     api.record("list_workflows", "200", 0.02)
     api.record("list_runs", "429", 0.3)
-    gone = WorkflowSnapshot("wf-gone", "gone", False, False, totals(), error="stale")
+    # No data to show (stale): whatever it holds, only up, info and the counters are shown.
+    gone = dataclasses.replace(busy(), id="wf-gone", has_data=False, error="stale")
     workspaces = (
         WorkspaceSnapshot("prod", True, (idle(), busy(), gone), api, 0.75, 9.5),
-        WorkspaceSnapshot("dev", False, (), ApiStats()),
+        WorkspaceSnapshot("dev", False, (), ApiStats(), 1.25, 2.0),
     )
     return Snapshot(workspaces, 1.7e9)
 
@@ -286,3 +289,30 @@ def test_only_the_metrics_module_names_a_family() -> None:
     naming = {p.relative_to(REPO).as_posix() for p in modules if family_literals(p)}
     assert naming == {"exporter/metrics.py"}
     assert {g.name for g in PROCESS_GAUGES} <= family_literals(REPO / "exporter/metrics.py")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1, "1.0"), (0.1, "0.1"), (1.8e9, "1800000000.0"), (1e22, "1e+22"), (-2.5, "-2.5"),
+     (float("nan"), "NaN"), (float("inf"), "+Inf"), (float("-inf"), "-Inf")],
+)  # fmt: skip
+def test_sample_values_are_written_as_both_formats_read_them(value: float, text: str) -> None:
+    assert format_value(value) == text
+    assert float(text.replace("Inf", "inf")) == value or value != value
+
+
+def test_the_process_gauges_carry_their_values() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Shard(1, 3))
+    registry.register(ReloadCollector(ReloadStatus(False, 5.0)))
+    got = {
+        s.name: s.value
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in f.samples
+    }
+    assert got == {
+        "onepin_exporter_shard_ordinal": 1.0,
+        "onepin_exporter_total_shards": 3.0,
+        "onepin_exporter_config_last_reload_successful": 0.0,
+        "onepin_exporter_config_last_reload_success_timestamp_seconds": 5.0,
+    }
