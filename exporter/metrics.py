@@ -8,7 +8,7 @@ free API text (errors, `pause_error`) is never a label.
 
 Families are exposed in the order they are declared here. To add a gauge of a run (latest run and
 each active run), add one `RunGauge` to RUN_GAUGES; to add a workflow-level family, one
-`_workflow(...)` call where it should appear. exporter/render.py renders them and keeps lines.
+`_workflow(...)` call where it should appear. exporter/rendering.py renders them and keeps lines.
 """
 
 from __future__ import annotations

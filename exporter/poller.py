@@ -31,7 +31,7 @@ from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 
 log = logging.getLogger("exporter.poller")
 _TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
-# WorkflowSnapshot.version: each new snapshot object takes the next (exporter/render.py).
+# WorkflowSnapshot.version: each new snapshot object takes the next (exporter/rendering.py).
 _VERSIONS = itertools.count(1)
 
 AUTH_BACKOFF_MIN = 30.0
@@ -738,7 +738,7 @@ class WorkspacePoller:
         key = (up, has_data, None if up else state.error or self._error)
         if state.published is not None and state.published[0] == key:
             return state.published[1]
-        # A new snapshot object gets a new version, unique in the process (exporter/render.py).
+        # A new snapshot object gets a new version, unique in the process (exporter/rendering.py).
         snapshot = replace(
             self._build_workflow_snapshot(state, up, has_data), version=next(_VERSIONS)
         )

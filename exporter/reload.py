@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from exporter.config import Config, ConfigError, load_config
 from exporter.metrics import RELOAD_SUCCESS_TIME, RELOAD_SUCCESSFUL
 from exporter.poller import Poller, WorkspacePoller
-from exporter.render import Renderer, RenderOptions
+from exporter.rendering import MetricsRenderer, RenderOptions
 from exporter.server import ServerState
 from exporter.webconfig import WebConfig, basic_auth_middleware, load_web_config
 
@@ -148,7 +148,7 @@ class Reloader:
             self.config = config
             self._state.config = config
             if RenderOptions.of(config.collection) != self._state.renderer.options:
-                self._state.renderer = Renderer.of(config.collection)
+                self._state.renderer = MetricsRenderer.of(config.collection)
             self._web_config = web_config
             self._auth.set(web_config)
             self._tls.set(web_config)

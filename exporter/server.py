@@ -21,7 +21,7 @@ from exporter.models import Run
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
 from exporter.redact import MESSAGE_LIMIT, escape
-from exporter.render import Renderer, body
+from exporter.rendering import MetricsRenderer, body
 from exporter.snapshot import Snapshot
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
@@ -40,7 +40,7 @@ class ServerState:
     started_at: float
     # The process's own metrics, and any extra collectors (shard gauges).
     registry: CollectorRegistry
-    renderer: Renderer
+    renderer: MetricsRenderer
     telemetry_path: str = "/metrics"
 
 
@@ -243,7 +243,7 @@ def create_app(
         registry.register(collector)
     app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
-    renderer = Renderer.of(config.collection)
+    renderer = MetricsRenderer.of(config.collection)
     app[STATE_KEY] = ServerState(config, time.time(), registry, renderer, telemetry_path)
     app.router.add_get(telemetry_path, metrics, allow_head=False)
     app.router.add_head(telemetry_path, metrics_head)

@@ -1,4 +1,4 @@
-"""The poller's output: plain typed data, no Prometheus types. exporter/render.py renders it."""
+"""The poller's output: plain typed data, no Prometheus types. The collector renders it."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import dataclasses
 import pytest
 
 from exporter.models import Run
-from exporter.render import Renderer
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 
@@ -98,10 +98,10 @@ def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
         snapshot(done, dataclasses.replace(idle, last_success=1.8e9, last_failure=1.9e9)),
         snapshot(done, dataclasses.replace(idle, last_success=2.0e9, last_failure=1.9e9)),
     ]
-    renderer = Renderer(triggered_by)
+    renderer = MetricsRenderer(triggered_by)
     for i, step in enumerate(versioned(steps) if with_versions else steps):
         cached = b"".join(renderer.chunks(step, openmetrics))
-        fresh = b"".join(Renderer(triggered_by).chunks(step, openmetrics))
+        fresh = b"".join(MetricsRenderer(triggered_by).chunks(step, openmetrics))
         assert cached == fresh, f"step {i}"
         if i == 3:
             assert b'workflow_name="busy"' not in cached
@@ -117,7 +117,7 @@ def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:
     """The server writes chunks between awaits: another scrape may render in between."""
     t0 = totals()
     idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
-    renderer = Renderer()
+    renderer = MetricsRenderer()
     steps = versioned(
         [
             snapshot(idle, busy(1, t0)),
@@ -133,5 +133,5 @@ def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:
     got: dict[int, list[bytes]] = {0: [next(first)], 1: [next(second)]}
     for i, chunks in enumerate((first, second)):
         got[i].extend(chunks)
-    assert b"".join(got[0]) == b"".join(Renderer().chunks(older))
-    assert b"".join(got[1]) == b"".join(Renderer().chunks(newer))
+    assert b"".join(got[0]) == b"".join(MetricsRenderer().chunks(older))
+    assert b"".join(got[1]) == b"".join(MetricsRenderer().chunks(newer))

@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.models import Run
-from exporter.render import Renderer
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
@@ -43,7 +43,7 @@ BASE = {"workspace": WORKSPACE[0], "workflow_id": WORKFLOW_ID[0], "workflow_name
 
 
 def test_label_values_are_escaped_in_the_text() -> None:
-    text = Renderer(triggered_by_label=True).render(snapshot())
+    text = MetricsRenderer(triggered_by_label=True).render(snapshot())
     base = f'workspace="{WORKSPACE[1]}",workflow_id="{WORKFLOW_ID[1]}",workflow_name="{NAME[1]}"'
     assert f"onepin_workflow_info{{{base}}} 1.0\n" in text
     assert f'onepin_workflow_runs{{{base},status="{STATUS[1]}"}} 1.0\n' in text
@@ -58,7 +58,7 @@ def test_label_values_are_escaped_in_the_text() -> None:
 
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
 def test_label_values_read_back_unchanged(openmetrics: bool) -> None:
-    text = Renderer(triggered_by_label=True).render(snapshot(), openmetrics)
+    text = MetricsRenderer(triggered_by_label=True).render(snapshot(), openmetrics)
     parse = openmetrics_families if openmetrics else text_string_to_metric_families
     samples = [
         s for family in parse(text + ("# EOF\n" if openmetrics else "")) for s in family.samples

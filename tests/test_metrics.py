@@ -22,7 +22,7 @@ from exporter.gzipcache import plain_stream
 from exporter.metrics import HEALTH_FAMILIES, PROCESS_GAUGES, WORKFLOW_FAMILIES, family_names
 from exporter.models import Run
 from exporter.reload import ReloadCollector, ReloadStatus
-from exporter.render import FamilyFilter, Renderer, body
+from exporter.rendering import FamilyFilter, MetricsRenderer, body
 from exporter.sharding import Shard
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
@@ -96,7 +96,7 @@ def test_a_full_snapshot_is_written_exactly_as_before(
 ) -> None:
     """Every family's lines, byte for byte (regenerate with GOLDEN_UPDATE=1 only after checking
     the difference is wanted: dashboards and alerts read these names and labels)."""
-    text = Renderer(triggered_by).render(full_snapshot(), openmetrics)
+    text = MetricsRenderer(triggered_by).render(full_snapshot(), openmetrics)
     text = re.sub(r'python_version="[^"]*"', 'python_version="X"', text)
     text = re.sub(r'(onepin_exporter_build_info\{version=)"[^"]*"', r'\1"X"', text)
     path = (
@@ -109,7 +109,7 @@ def test_a_full_snapshot_is_written_exactly_as_before(
 
 
 def test_families_come_out_in_their_declared_order_with_their_declared_labels() -> None:
-    text = Renderer(True).render(full_snapshot())
+    text = MetricsRenderer(True).render(full_snapshot())
     families = list(text_string_to_metric_families(text))
     declared = [*HEALTH_FAMILIES, *WORKFLOW_FAMILIES]
     assert [f.name for f in families] == [f.name for f in declared]
@@ -124,7 +124,7 @@ def test_families_come_out_in_their_declared_order_with_their_declared_labels() 
 
 def series_of(snapshot: Snapshot) -> Counter[str]:
     """Series per family name of a render."""
-    text = Renderer().render(snapshot)
+    text = MetricsRenderer().render(snapshot)
     return Counter(f.name for f in text_string_to_metric_families(text) for _ in f.samples)
 
 
@@ -195,7 +195,7 @@ def scrape(collection: str) -> set[str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Shard(0, 2))
     registry.register(ReloadCollector(ReloadStatus()))
-    pieces = body(full_snapshot(), registry, Renderer.of(config.collection), False)
+    pieces = body(full_snapshot(), registry, MetricsRenderer.of(config.collection), False)
     text = b"".join(plain_stream(pieces)).decode()
     return {f.name for f in text_string_to_metric_families(text)}
 
@@ -252,11 +252,11 @@ def test_an_excluded_family_costs_no_render_time(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(metrics, "histogram", counting)
     snapshot = full_snapshot()
-    Renderer().render(snapshot)
+    MetricsRenderer().render(snapshot)
     assert "onepin_workflow_run_duration_seconds" in made
     made.clear()
     excluding = FamilyFilter(exclude=("onepin_workflow_run_duration_seconds",))
-    text = Renderer(families=excluding).render(snapshot)
+    text = MetricsRenderer(families=excluding).render(snapshot)
     assert made == ["onepin_api_request_duration_seconds"] * 2
     assert "onepin_workflow_run_duration_seconds" not in text
 

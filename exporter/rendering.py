@@ -123,7 +123,7 @@ def _encode(text: str) -> bytes:
 @dataclass(slots=True)
 class _Cached:
     wf: WorkflowSnapshot
-    # The Renderer's poll count when this version was first handed over.
+    # The MetricsRenderer's poll count when this version was first handed over.
     poll: int
     parts: Parts
     # Whether parts has every family (else only the UP_INFO and TOTALS ones).
@@ -154,7 +154,7 @@ class _Plan:
     workflows: list[tuple[Parts, WorkflowLines | None]] = field(default_factory=list)
 
 
-class Renderer:
+class MetricsRenderer:
     """Renders snapshots, keeping lines while the workflow versions they come from are the same.
 
     Settled workflows (no active run) are rendered in groups: within a family, the groups' lines
@@ -181,7 +181,7 @@ class Renderer:
         self._polls = 0
 
     @classmethod
-    def of(cls, collection: CollectionSettings) -> Renderer:
+    def of(cls, collection: CollectionSettings) -> MetricsRenderer:
         options = RenderOptions.of(collection)
         return cls(options.triggered_by_label, options.families)
 
@@ -338,7 +338,7 @@ def _own(registry: Collector, openmetrics: bool) -> bytes:
 
 
 def body(
-    snapshot: Snapshot, registry: Collector, renderer: Renderer, openmetrics: bool
+    snapshot: Snapshot, registry: Collector, renderer: MetricsRenderer, openmetrics: bool
 ) -> Iterator[Piece]:
     """The whole exposition: the registry's families, the snapshot's, and OpenMetrics' `# EOF`."""
     families = renderer.options.families
