@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter import __version__
-from exporter.exposition import escape, histogram, line, one_of
+from exporter.exposition import escape, format_value, histogram, line, one_of
 from exporter.family import COUNTER, GAUGE, HISTOGRAM, Family, RunGauge, WorkflowLines
 from exporter.models import KNOWN_PAUSE_REASONS, KNOWN_STATUSES, TERMINAL_STATUSES
 from exporter.snapshot import WorkspaceSnapshot
@@ -202,10 +202,10 @@ def _last_status(x: WorkflowLines) -> str:
     )
 
 
-def _last_run(gauge: RunGauge, x: WorkflowLines) -> str:
+def _last_run(sample: str, gauge: RunGauge, x: WorkflowLines) -> str:
     run = x.last_run
     value = None if run is None else gauge.read(run)
-    return "" if value is None else line(LAST_RUN[gauge.suffix].name, x.base, value)
+    return "" if value is None else f"{sample}{{{x.base}}} {format_value(value)}\n"
 
 
 def _last_success(x: WorkflowLines) -> str:
@@ -257,8 +257,9 @@ def _pause_reason(x: WorkflowLines) -> str:
     )
 
 
-def _run(gauge: RunGauge, x: WorkflowLines) -> str:
-    sample = RUN[gauge.suffix].name
+def _run(sample: str, gauge: RunGauge, x: WorkflowLines) -> str:
+    if not x.runs:  # most workflows, most of the time
+        return ""
     values = ((labels, gauge.read(run)) for run, labels, _user in x.runs)
     return "".join(line(sample, labels, value) for labels, value in values if value is not None)
 
@@ -277,8 +278,8 @@ LAST_STATUS = _workflow("onepin_workflow_last_run_status", GAUGE, (*WORKFLOW, "s
     _last_status,
     "Status of the latest run (highest run_number): 1 for its status, 0 for others.")  # fmt: skip
 LAST_RUN = {
-    g.suffix: _workflow(f"onepin_workflow_last_run_{g.suffix}", GAUGE, WORKFLOW,
-                        partial(_last_run, g), f"Latest run: {g.help}")
+    g.suffix: _workflow(name := f"onepin_workflow_last_run_{g.suffix}", GAUGE, WORKFLOW,
+                        partial(_last_run, name, g), f"Latest run: {g.help}")
     for g in RUN_GAUGES
     if g.last_run
 }  # fmt: skip
@@ -305,8 +306,8 @@ PAUSE_REASON = _workflow("onepin_run_pause_reason", GAUGE, (*RUN_LABELS, "reason
     _pause_reason,
     "Why an active run is paused (pause_reason): 1 for its reason, 0 for others.")  # fmt: skip
 RUN = {
-    g.suffix: _workflow(f"onepin_run_{g.suffix}", GAUGE, RUN_LABELS, partial(_run, g),
-                        f"Active run: {g.help}")
+    g.suffix: _workflow(name := f"onepin_run_{g.suffix}", GAUGE, RUN_LABELS,
+                        partial(_run, name, g), f"Active run: {g.help}")
     for g in RUN_GAUGES
     if g.run_level
 }  # fmt: skip
