@@ -8,12 +8,10 @@ API docs advise) and redirects are not followed, so the token cannot be sent any
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
-import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -21,9 +19,18 @@ from urllib.parse import quote
 import httpx
 
 from exporter import __version__
-from exporter.bodies import UndecodableBody, codings, decode, load_json
+from exporter.apierrors import (
+    VERSION_LIMIT,
+    ApiError,
+    DeadlineExceeded,
+    Retryable,
+    UnusableResponse,
+    api_error,
+    status_text,
+)
+from exporter.bodies import UndecodableBody, load_json
 from exporter.config import HttpSettings, Token
-from exporter.hints import connection_failure
+from exporter.deadline import Clock, Deadline
 from exporter.models import (
     DecodeError,
     Page,
@@ -36,141 +43,31 @@ from exporter.models import (
     parse_runs_summary,
     parse_workflow_page,
 )
-from exporter.redact import CODE_LIMIT, REQUEST_ID_LIMIT, Redactor, redactor_for
+from exporter.redact import Redactor, redactor_for
 from exporter.requestlog import log as request_log
 from exporter.requestlog import log_request
+from exporter.responses import (
+    MAX_BODY_BYTES,
+    REQUIRED_VERSION,
+    default_transport,
+    exchange,
+    no_answer,
+)
+from exporter.retry import RETRY_STATUSES, asked_wait, blocks_key, next_wait
 from exporter.stats import ApiStats
-from exporter.transport import AiohttpTransport, BodyTooLarge
+from exporter.transport import BodyTooLarge
 
 T = TypeVar("T")
 log = logging.getLogger("exporter.client")
 
 PAGE_LIMIT = 100
-MAX_BODY_BYTES = 16 * 1024 * 1024
 WORKFLOW_MEMO_SIZE = 50_000
 USER_AGENT = f"onepin-exporter/{__version__}"
-REQUIRED_VERSION = "x-onepin-required-version"
-# The version the API asks for is API text: shown bounded (a version is a few characters).
-VERSION_LIMIT = 40
-_WANTED_HEADERS = frozenset(
-    {
-        b"content-encoding",
-        b"content-length",
-        b"content-type",
-        b"retry-after",
-        REQUIRED_VERSION.encode(),
-    }
-)
 # A stable order for List Workflows (the API adds `id` as the last key): see list_workflows.
 _BY_NAME = {"sort": "name", "order": "asc"}
 _REPEATED_ENDPOINTS = frozenset({"list_workflows", "get_run_status"})
 ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-BACKOFF_BASE = 0.25
-BACKOFF_CAP = 5.0
-RETRY_AFTER_CAP = 300.0
-
-
-class Deadline:
-    """A point on the monotonic clock by which a poll must be done."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.at = clock() + seconds
-
-    def remaining(self) -> float:
-        return self.at - self._clock()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-
-class ApiError(Exception):
-    """A request that did not give a usable answer. The message never holds the token: the
-    client builds it from API text passed through `exporter.redact` (`OnePinClient._error`)."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        message: str,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        required_version: str | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.status = status
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        # X-OnePin-Required-Version of the answer, if any (clean: see OnePinClient._error).
-        self.required_version = required_version
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        parts = [self.endpoint + ":"]
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        if self.code:
-            parts.append(self.code)
-        parts.append(self.message)
-        if self.request_id:
-            parts.append(f"(request_id {self.request_id})")
-        return " ".join(parts)
-
-    @property
-    def unauthorized(self) -> bool:
-        return self.status in (401, 403)
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def upgrade_required(self) -> bool:
-        """426: the API refuses this client as too old."""
-        return self.status == 426
-
-
-class DeadlineExceeded(ApiError):
-    pass
-
-
-class UnusableResponse(ApiError):
-    """A JSON answer in a shape or with a field value that could not be read."""
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `Retry-After` (seconds or an HTTP date); None when absent."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter in [base*2^n / 2, base*2^n]."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
-    return ceiling / 2 + random.random() * ceiling / 2
-
-
-def build_ssl_context(settings: HttpSettings) -> ssl.SSLContext | bool:
-    if settings.insecure_skip_verify:
-        return False
-    context = ssl.create_default_context()
-    if settings.ca_file:
-        context.load_verify_locations(cafile=settings.ca_file)
-    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,14 +77,6 @@ class Catalogue:
     bad: Mapping[str, str]
     # Why paging stopped before the end the API gave, if it did: worth a warning.
     paging: str | None = None
-
-
-def default_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
-    return AiohttpTransport(
-        ssl_context=build_ssl_context(settings),
-        max_connections=settings.max_concurrency,
-        max_body_bytes=MAX_BODY_BYTES,
-    )
 
 
 class OnePinClient:
@@ -201,6 +90,8 @@ class OnePinClient:
         stats: ApiStats | None = None,
         workspace_id: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._base = api_url.rstrip("/") + "/api/v1"
         self._token = token
@@ -212,6 +103,8 @@ class OnePinClient:
             for code in PRESET_CODES:
                 self.stats.requests.setdefault((endpoint, code), 0)
         self.max_concurrency = settings.max_concurrency
+        # Injectable for tests: what a Retry-After blocks until, and the waits before retries.
+        self._clock, self._sleep = clock, sleep
         self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
@@ -316,8 +209,8 @@ class OnePinClient:
         try:
             return parse(body)
         except DecodeError as exc:  # it quotes values from the body
-            raise self._error(
-                endpoint, f"unexpected response: {exc}", kind=UnusableResponse
+            raise api_error(
+                self._redactor(), endpoint, f"unexpected response: {exc}", kind=UnusableResponse
             ) from None
 
     def _parse_workflows(self, body: Any) -> Page[Workflow]:
@@ -370,32 +263,30 @@ class OnePinClient:
             try:
                 await self._rate_limit_pause(endpoint, deadline)
                 return await self._attempt(endpoint, path, params, deadline, attempt + 1)
-            except _Retryable as retry:
+            except Retryable as retry:
                 error = retry.error
-                if error.status == 429 and retry.wait:
+                blocked = blocks_key(error.status, retry.wait)
+                if blocked is not None:
                     # Honoured by every request of this key, in this poll and the next ones.
-                    until = time.monotonic() + min(retry.wait, RETRY_AFTER_CAP)
-                    self._blocked_until = max(self._blocked_until, until)
+                    self._blocked_until = max(self._blocked_until, self._clock() + blocked)
                     self._blocked_by = error
-                if attempt >= self._settings.max_retries:
-                    raise error from None
-                wait = retry.wait if retry.wait is not None else _backoff(attempt)
+                wait = next_wait(attempt, self._settings.max_retries, retry.wait, random.random)
                 # Give up now rather than sleep past the deadline.
-                if wait >= deadline.remaining() - 0.05:
+                if wait is None or not deadline.allows_wait(wait):
                     raise error from None
                 attempt += 1
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
     async def _rate_limit_pause(self, endpoint: str, deadline: Deadline) -> None:
         """Wait out a Retry-After the API asked for, or give up if it outlasts the deadline."""
-        wait = self._blocked_until - time.monotonic()
+        wait = self._blocked_until - self._clock()
         if wait <= 0:
             return
-        if wait >= deadline.remaining() - 0.05:
+        if not deadline.allows_wait(wait):
             last = self._blocked_by  # the same problem, told the same way: logged once
             raise ApiError(endpoint, last.message if last else "rate limited", 429,
                            last.code if last else None)  # fmt: skip
-        await asyncio.sleep(wait)
+        await self._sleep(wait)
 
     async def _attempt(
         self,
@@ -416,10 +307,12 @@ class OnePinClient:
                 # A hard bound on the whole exchange: a server that drips bytes cannot
                 # hold a request past the deadline.
                 async with asyncio.timeout(timeout):
-                    status, headers, raw = await self._fetch(endpoint, path, params)
+                    request = self._request(endpoint, path, params)
+                    status, headers, raw = await exchange(self._transport, request, endpoint)
                 code = str(status)
             except (httpx.HTTPError, TimeoutError) as exc:
-                raise _Retryable(ApiError(endpoint, self._failure(exc, timeout))) from None
+                failure = no_answer(exc, timeout, self._settings.timeout)
+                raise Retryable(ApiError(endpoint, failure)) from None
             except BodyTooLarge:
                 raise ApiError(
                     endpoint, f"response body larger than {MAX_BODY_BYTES // 1048576} MiB"
@@ -431,43 +324,8 @@ class OnePinClient:
                     log_request(self._base, endpoint, path, params, code, elapsed, attempt)
         return self._interpret(endpoint, status, headers, raw)
 
-    def _failure(self, exc: BaseException, timeout: float) -> str:
-        """Why no answer came, in words that stay the same while the problem lasts."""
-        if isinstance(exc, httpx.TimeoutException | TimeoutError):
-            if timeout < self._settings.timeout:
-                return "no answer before the scrape deadline"
-            return f"no answer within http.timeout ({timeout:g}s)"
-        cause = exc.__cause__
-        hinted = connection_failure(cause)
-        if hinted:
-            return f"connection failed: {hinted}"
-        reason = getattr(cause, "strerror", None) or type(cause or exc).__name__
-        return f"connection failed: {reason}"
-
     def _redactor(self) -> Redactor:
         return redactor_for(self._token.reveal())
-
-    def _error(
-        self,
-        endpoint: str,
-        message: str,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        kind: type[ApiError] = ApiError,
-        required_version: str | None = None,
-    ) -> ApiError:
-        """An ApiError from API text: the one place where that text enters the exporter, so it
-        is redacted, escaped and bounded here, and every sink sees it so."""
-        clean = self._redactor().clean
-        return kind(
-            endpoint,
-            clean(message),
-            status,
-            clean(code, CODE_LIMIT) if code else None,
-            clean(request_id, REQUEST_ID_LIMIT) if request_id else None,
-            clean(required_version, VERSION_LIMIT) if required_version else None,
-        )
 
     def _note_required_version(self, value: str) -> None:
         """The header on an answer the API served: it names the official SDK's minimum, and
@@ -502,76 +360,21 @@ class OnePinClient:
                 self._note_required_version(required)
             if problem is not None:
                 kind = headers.get("content-type", "unknown type").split(";")[0]
-                raise self._error(
-                    endpoint, f"response is {problem} ({kind}, {len(raw)} bytes)", status
+                raise api_error(
+                    self._redactor(),
+                    endpoint,
+                    f"response is {problem} ({kind}, {len(raw)} bytes)",
+                    status,
                 )
             return body
         code, message, request_id = parse_error_message(body)
         if message is None:
-            message = _status_text(status, headers)
-        error = self._error(endpoint, message, status, code, request_id, required_version=required)
+            message = status_text(status, headers)
+        redactor = self._redactor()
+        error = api_error(redactor, endpoint, message, status, code, request_id, ApiError, required)
         if status in RETRY_STATUSES:
-            raise _Retryable(error, _retry_after(headers) if status in (429, 503) else None)
+            raise Retryable(error, asked_wait(status, headers, time.time()))
         raise error
-
-    async def _fetch(
-        self, endpoint: str, path: str, params: Mapping[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
-        # No per-request timeouts for the transport: `_attempt` bounds the whole exchange.
-        response = await self._transport.handle_async_request(self._request(endpoint, path, params))
-        # Read the few headers used, once (httpx.Headers decodes all on every lookup).
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1")
-            for k, v in response.headers.raw
-            if k.lower() in _WANTED_HEADERS
-        }
-        stream = response.stream
-        if isinstance(stream, httpx.ByteStream) and "content-encoding" not in headers:
-            # Already in memory (this transport, MockTransport), nothing to decode: httpx's
-            # decoding pipeline would only copy it.
-            raw = b"".join(stream)
-            if len(raw) > MAX_BODY_BYTES:
-                raise BodyTooLarge()
-            return response.status_code, headers, raw
-        try:
-            return response.status_code, headers, await self._read(endpoint, response)
-        finally:
-            await response.aclose()
-
-    @staticmethod
-    async def _read(endpoint: str, response: httpx.Response) -> bytes:
-        """The body, its Content-Encoding undone: within MAX_BODY_BYTES as sent, and again once
-        decoded (httpx's own decoders would inflate a whole chunk before any check)."""
-        try:
-            chain = codings(", ".join(response.headers.get_list("content-encoding")))
-        except UndecodableBody as exc:
-            raise ApiError(endpoint, str(exc)) from None
-        if isinstance(response.stream, httpx.ByteStream):
-            raw = b"".join(response.stream)  # as sent, even when httpx has decoded a copy
-        else:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise BodyTooLarge()
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise BodyTooLarge()
-                chunks.append(chunk)
-            raw = b"".join(chunks)
-        if len(raw) > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-        try:
-            return await decode(raw, chain, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            raise ApiError(
-                endpoint,
-                f"response body larger than {MAX_BODY_BYTES // 1048576} MiB once decoded "
-                f"({', '.join(chain)})",
-            ) from None
-        except UndecodableBody as exc:
-            raise ApiError(endpoint, str(exc)) from None
 
 
 def _ids(page: Page[Workflow]) -> set[str]:
@@ -579,17 +382,3 @@ def _ids(page: Page[Workflow]) -> set[str]:
     return {wf.id for wf in page.items} | {
         wid for wid, _ in page.bad if not wid.startswith("data[")
     }
-
-
-class _Retryable(Exception):
-    def __init__(self, error: ApiError, wait: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.wait = wait
-
-
-def _status_text(status: int, headers: Mapping[str, str]) -> str:
-    if 300 <= status < 400:
-        return "unexpected redirect (not followed)"
-    kind = headers.get("content-type", "").split(";")[0] or "no content type"
-    return f"error response ({kind})"

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.config import Config
+from exporter.deadline import scrape_deadline
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
 from exporter.metrics import PAUSE_REASON
 from exporter.models import Run
@@ -27,8 +28,6 @@ from exporter.snapshot import Snapshot
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 # The classic text format, which every Prometheus version parses.
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# Without the header (a person with curl), allow the poll this long, capped by config.
-DEFAULT_SCRAPE_TIMEOUT = 10.0
 # Paused runs listed on the landing page (a page, not a report: the metrics have them all).
 PAUSED_RUNS_SHOWN = 20
 POLLER_KEY = web.AppKey("poller", Poller)
@@ -45,31 +44,6 @@ class ServerState:
 
 
 STATE_KEY = web.AppKey("state", ServerState)
-
-
-@dataclass(frozen=True, slots=True)
-class ScrapeDeadline:
-    poll: float  # the poll's own deadline: requests to the API end by then
-    wait: float  # the longest this scrape waits for a poll, its own or one already running
-
-
-def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
-    """The one place where a scrape's deadlines get their margins.
-
-    The answer is due before the scrape timeout (the header, else DEFAULT_SCRAPE_TIMEOUT). The
-    poll gets all of it but a margin (a quarter, at most 0.5 s), capped by `cap`; the scrape waits
-    for a poll at most a third of the margin past that (a poll cut at its deadline still has to
-    put its snapshot together; a poll already running may have a later deadline), and the rest
-    is for rendering and sending the answer, and for a busy machine."""
-    try:
-        scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
-    except ValueError:
-        scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
-    if not 0 < scrape_timeout < float("inf"):
-        scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
-    margin = min(0.5, scrape_timeout * 0.25)
-    poll = min(cap, scrape_timeout - margin)
-    return ScrapeDeadline(poll, poll + margin / 3)
 
 
 def content_type(accept: str | None) -> str:

@@ -38,7 +38,8 @@ class WorkflowSnapshot:
     # When the newest completed / failed run seen ended (exporter/ledger.py `ended_at`).
     last_success: float | None = None
     last_failure: float | None = None
-    # Changes whenever any other field of this workflow's snapshot changes; render caches key on (id, version).
+    # Changes whenever any other field of this workflow's snapshot changes; render caches key
+    # on (id, version).
     version: int = 0
 
 

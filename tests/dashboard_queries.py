@@ -201,6 +201,8 @@ class Selectors:
 
     names: frozenset[str]
     name_matchers: tuple[tuple[str, str], ...]
+    # Every series selector: (metric name or "", its label matchers as written, e.g. job=~"x").
+    selectors: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 def _closing(toks: list[Token], start: int, opening: str, closing: str) -> int:
@@ -226,6 +228,17 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
+def _label_matchers(inner: list[Token]) -> frozenset[str]:
+    """The matchers between a selector's braces, each as `label op "value"`."""
+    parts: list[list[str]] = [[]]
+    for tok in inner:
+        if tok.text == ",":
+            parts.append([])
+        else:
+            parts[-1].append(tok.text)
+    return frozenset("".join(part) for part in parts if part)
+
+
 def scan(expr: str) -> Selectors:
     """The metric names (and __name__ matchers) an expression selects.
 
@@ -235,6 +248,7 @@ def scan(expr: str) -> Selectors:
     toks = tokens(expr)
     names: set[str] = set()
     matchers: list[tuple[str, str]] = []
+    selectors: list[tuple[str, frozenset[str]]] = []
     index = 0
     while index < len(toks):
         tok = toks[index]
@@ -244,6 +258,7 @@ def scan(expr: str) -> Selectors:
             inner = toks[index + 1 : end]
             previous = toks[index - 1] if index > 0 else None
             if previous is None or previous.kind != "ident" or previous.text in OTHER_KEYWORDS:
+                selectors.append(("", _label_matchers(inner)))
                 for pos in range(len(inner) - 2):
                     if inner[pos].text == "__name__" and inner[pos + 2].kind == "string":
                         matchers.append((inner[pos + 1].text, _unquote(inner[pos + 2].text)))
@@ -276,8 +291,14 @@ def scan(expr: str) -> Selectors:
                 index += 1
                 continue
             names.add(word)
+            if following is not None and following.text == "{":
+                end = _closing(toks, index + 1, "{", "}")
+                selectors.append((word, _label_matchers(toks[index + 2 : end])))
+                index = end
+            else:
+                selectors.append((word, frozenset()))
         index += 1
-    return Selectors(frozenset(names), tuple(matchers))
+    return Selectors(frozenset(names), tuple(matchers), tuple(selectors))
 
 
 def unknown_metrics(expr: str) -> list[str]:
@@ -369,10 +390,12 @@ def dashboard_queries(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, s
 
 
 _LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),)?\s*(?P<label>\w+)\s*\)$", re.S)
+_QUERY_RESULT = re.compile(r"^query_result\((?P<selector>.+)\)$", re.S)
 
 
 def variable_selectors(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, str]]:
-    """(dashboard title, variable name, substituted series selector) of label_values variables."""
+    """(dashboard title, variable name, substituted query) of the query variables: the series
+    selector of label_values(selector, label), the expression of query_result(expression)."""
     out: list[tuple[str, str, str]] = []
     for model in load_dashboards(directory).values():
         variables = variable_names(model)
@@ -381,9 +404,9 @@ def variable_selectors(directory: Path = DASHBOARD_DIR) -> list[tuple[str, str, 
                 continue
             query = variable["query"]
             text = query["query"] if isinstance(query, dict) else query
-            match = _LABEL_VALUES.match(text.strip())
+            match = _LABEL_VALUES.match(text.strip()) or _QUERY_RESULT.match(text.strip())
             if match is None or match.group("selector") is None:
-                raise ValueError(f"{model['title']}: ${variable['name']}: not label_values: {text}")
+                raise ValueError(f"{model['title']}: ${variable['name']}: unknown query: {text}")
             selector = substitute(match.group("selector").strip(), variables)
             out.append((model["title"], variable["name"], selector))
     return out

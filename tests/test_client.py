@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,10 +35,28 @@ def router() -> Iterator[respx.Router]:
         yield mock
 
 
-def client(router: respx.Router, **settings: Any) -> OnePinClient:
+class FakeTime:
+    """A monotonic clock that only the client's sleeps move forward."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def client(router: respx.Router, fake: FakeTime | None = None, **settings: Any) -> OnePinClient:
     http = HttpSettings(**{"timeout": 2.0, "max_concurrency": 4, "max_retries": 2, **settings})
+    transport = httpx.MockTransport(router.async_handler)
+    if fake is None:
+        return OnePinClient(API, Token(TOKEN), http, transport=transport)
     return OnePinClient(
-        API, Token(TOKEN), http, transport=httpx.MockTransport(router.async_handler)
+        API, Token(TOKEN), http, transport=transport, clock=fake.clock, sleep=fake.sleep
     )
 
 
@@ -101,11 +118,12 @@ def test_a_429_whose_retry_after_passes_the_deadline_gives_up_at_once(router: re
     router.get("/workflows").mock(
         return_value=httpx.Response(429, headers={"Retry-After": "60"}, json={})
     )
-    c = client(router)
-    started = time.monotonic()
+    t = FakeTime()
+    c = client(router, t)
     with pytest.raises(ApiError) as err:
-        run(c.list_workflows(Deadline(3)))
-    assert time.monotonic() - started < 3
+        run(c.list_workflows(Deadline(3, t.clock)))
+    assert t.now < 3
+    assert t.slept == []  # at once: no wait for a Retry-After past the deadline
     assert err.value.status == 429
     assert c.stats.requests[("list_workflows", "429")] == 1
 
@@ -115,12 +133,15 @@ def test_5xx_is_retried_then_given_up_within_the_deadline(router: respx.Router) 
         return_value=httpx.Response(503, text="<html>Bad gateway</html>",
                                     headers={"Content-Type": "text/html"})
     )  # fmt: skip
-    c = client(router, max_retries=2)
-    started = time.monotonic()
+    t = FakeTime()
+    c = client(router, t, max_retries=2)
     with pytest.raises(ApiError) as err:
-        run(c.runs_summary("wf-1", Deadline(4)))
-    assert time.monotonic() - started < 4
+        run(c.runs_summary("wf-1", Deadline(4, t.clock)))
+    assert t.now < 4
     assert route.call_count == 3  # the first try and two retries
+    # Backoff with jitter: 0.125-0.25 s, then 0.25-0.5 s.
+    assert len(t.slept) == 2
+    assert 0.125 <= t.slept[0] <= 0.25 and 0.25 <= t.slept[1] <= 0.5
     assert err.value.status == 503
     assert "runs_summary: HTTP 503" in str(err.value)
     assert c.stats.requests[("runs_summary", "503")] == 3
@@ -128,10 +149,12 @@ def test_5xx_is_retried_then_given_up_within_the_deadline(router: respx.Router) 
 
 def test_retries_stop_at_the_deadline_even_with_retries_left(router: respx.Router) -> None:
     route = router.get("/workflows").mock(return_value=httpx.Response(500, json={}))
-    c = client(router, max_retries=10)
+    t = FakeTime()
+    c = client(router, t, max_retries=10)
     with pytest.raises(ApiError):
-        run(c.list_workflows(Deadline(0.6)))
+        run(c.list_workflows(Deadline(0.6, t.clock)))
     assert 1 <= route.call_count < 11
+    assert t.now < 0.6 - 0.05  # no sleep into the deadline's last 50 ms
 
 
 def test_connection_errors_are_retried_and_counted_as_error(router: respx.Router) -> None:

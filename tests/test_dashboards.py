@@ -3,13 +3,11 @@ metrics the exporter emits."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +16,8 @@ import yaml
 from exporter.family import Family
 from exporter.metrics import HEALTH_FAMILIES, WORKFLOW_FAMILIES
 from exporter.reload import ReloadCollector, ReloadStatus
+from monitoring import outputs
+from monitoring.__main__ import main as generate
 from tests.contract import CONTRACT_METRICS
 from tests.dashboard_queries import (
     DASHBOARD_DIR,
@@ -34,7 +34,6 @@ from tests.dashboard_queries import (
     variable_selectors,
 )
 
-GENERATOR = REPO / "grafana" / "generate.py"
 PROVISIONING = REPO / "grafana" / "provisioning"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 EXPECTED = {
@@ -45,15 +44,6 @@ EXPECTED = {
 DASHBOARDS = load_dashboards()
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("onepin_grafana_generate", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
 def non_row_panels(model: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in iter_panels(model["panels"]) if p["type"] != "row"]
 
@@ -61,20 +51,38 @@ def non_row_panels(model: dict[str, Any]) -> list[dict[str, Any]]:
 # --- generated and committed -------------------------------------------------------------------
 
 
-def test_committed_dashboards_are_the_generator_output() -> None:
-    rendered = load_generator().rendered()
-    assert sorted(rendered) == sorted(EXPECTED)
-    for name, text in rendered.items():
-        committed = (DASHBOARD_DIR / name).read_text(encoding="utf-8")
-        assert committed == text, f"{name} is stale: run `python grafana/generate.py`"
+def test_committed_files_are_the_generator_output() -> None:
+    """The dashboards, alerts.yml and the PrometheusRule are what `python -m monitoring` writes."""
+    rendered = outputs.rendered()
+    assert sorted(p.name for p in rendered if p.parent == outputs.DASHBOARD_DIR) == sorted(EXPECTED)
+    assert {outputs.ALERTS, outputs.PROMETHEUS_RULE} <= set(rendered)
+    for path, text in rendered.items():
+        committed = (REPO / path).read_text(encoding="utf-8")
+        assert committed == text, f"{path} is stale: run `python -m monitoring`"
 
 
 def test_generator_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
-    generator = load_generator()
-    assert generator.main(["--out", str(tmp_path)]) == 0
-    assert generator.main(["--check", "--out", str(tmp_path)]) == 0
-    (tmp_path / "onepin-exporter.json").write_text("{}\n", encoding="utf-8")
-    assert generator.main(["--check", "--out", str(tmp_path)]) == 1
+    assert generate(["--out", str(tmp_path)]) == 0
+    assert generate(["--check", "--out", str(tmp_path)]) == 0
+    for path in (outputs.DASHBOARD_DIR / "onepin-exporter.json", outputs.ALERTS):
+        original = (tmp_path / path).read_text(encoding="utf-8")
+        (tmp_path / path).write_text(original.replace("onepin", "other"), encoding="utf-8")
+        assert generate(["--check", "--out", str(tmp_path)]) == 1, path
+        (tmp_path / path).write_text(original, encoding="utf-8")
+    (tmp_path / outputs.PROMETHEUS_RULE).unlink()
+    assert generate(["--check", "--out", str(tmp_path)]) == 1
+
+
+def test_generator_check_mode_passes_on_the_repository() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "monitoring", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""
 
 
 # --- the JSON model ----------------------------------------------------------------------------
@@ -147,12 +155,10 @@ def test_variables(name: str) -> None:
         if variable["type"] == "query":
             assert variable["multi"] and variable["includeAll"]
             assert variable["allValue"] == ".*"
-            assert variable["definition"].startswith("label_values(")
-    expected = (
-        {"datasource", "workspace", "workflow"}
-        if name == "onepin-workflows.json"
-        else {"datasource", "job", "instance", "workspace"}
-    )
+            assert variable["definition"].startswith(("label_values(", "query_result("))
+    expected = {"datasource", "job", "instance", "workspace"}
+    if name == "onepin-workflows.json":
+        expected |= {"workflow", "app_url"}
     assert set(variables) == expected
 
 
@@ -242,7 +248,7 @@ def test_workflows_dashboard_shows_pauses_audio_and_the_last_success() -> None:
     assert "onepin_run_paused_seconds{" in paused["targets"][0]["expr"]
     assert paused["fieldConfig"]["defaults"]["unit"] == "s"
     audio = panels["Delivered audio by workflow"]["targets"][0]["expr"]
-    assert audio.startswith("sum by (workspace, workflow_name) (rate(")
+    assert audio.startswith("sum by (workspace, workflow_id, workflow_name) (rate(")
     assert "onepin_workflow_run_delivered_audio_seconds_total{" in audio
     since = panels["Time since last success"]
     assert since["targets"][0]["instant"]
@@ -381,6 +387,18 @@ def test_every_query_selects_some_onepin_or_process_metric() -> None:
 )
 def test_scanner_finds_metric_names(expr: str, names: set[str]) -> None:
     assert scan(expr).names == names
+
+
+def test_scanner_lists_each_selector_with_its_matchers() -> None:
+    expr = (
+        'sum by (le) (rate(a_bucket{job=~"$job", code=~"5.."}[5m])) / b offset 1h'
+        ' and on (job) {__name__=~"onepin_.*", instance="x"}'
+    )
+    assert scan(expr).selectors == (
+        ("a_bucket", frozenset({'job=~"$job"', 'code=~"5.."'})),
+        ("b", frozenset()),
+        ("", frozenset({'__name__=~"onepin_.*"', 'instance="x"'})),
+    )
 
 
 def test_scanner_flags_unknown_names_and_functions() -> None:

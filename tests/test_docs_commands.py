@@ -124,3 +124,64 @@ def test_the_readme_lists_every_package_the_test_command_installs() -> None:
     section = readme.split("## Run the tests", 1)[1].split("\n## ", 1)[0]
     missing = [p for p in packages if f"`{p}`" not in section]
     assert not missing, f"README's 'Run the tests' does not name {missing}"
+
+
+# --- paths, the systemd unit and the compose stack ----------------------------------------------
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# A repository path the docs name (`deploy/compose/exporter.yaml`, `../prometheus/alerts.yml`,
+# `grafana/dashboards/*.json`); not inside an absolute path or a URL, not an image (`grafana/x:1`).
+REPO_PATH = re.compile(
+    r"(?<![\w/.:-])(?:\.\./)?((?:bench|deploy|docs|exporter|grafana|prometheus|scripts|tests)"
+    r"/[\w./*-]++)(?!:\d)"
+)
+SYSTEMD_UNIT = re.compile(
+    r"\b(?:systemctl (?:[a-z-]+ )+?(?:--[a-z-]+ )*|journalctl -u |systemd-analyze security )"
+    r"([\w@.-]+)"
+)
+
+
+def missing_paths(text: str) -> list[str]:
+    """The repository paths `text` names that match no file or directory."""
+    paths = [m.group(1).rstrip(".-") for m in REPO_PATH.finditer(text)]
+    return [path for path in paths if not list(REPO.glob(path))]
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    missing = {doc.name: missing_paths(doc.read_text()) for doc in DOCS}
+    assert not any(missing.values()), missing
+
+
+def test_a_stale_path_is_caught() -> None:
+    text = (
+        "Run `python grafana/make.py`, see [rules](../prometheus/alerts.yml), "
+        "install /opt/onepin-exporter/bin/pip, image grafana/grafana:11.6.0."
+    )
+    assert missing_paths(text) == ["grafana/make.py"]
+
+
+def test_systemd_commands_name_the_shipped_unit() -> None:
+    units = {path.stem for path in (REPO / "deploy" / "systemd").glob("*.service")}
+    named = [
+        (doc.name, m.group(1).removesuffix(".service"))
+        for doc in DOCS
+        for m in SYSTEMD_UNIT.finditer(doc.read_text())
+        if m.group(1) != "daemon-reload"
+    ]
+    assert len(named) >= 5, named
+    assert [(doc, unit) for doc, unit in named if unit not in units] == []
+
+
+def test_every_compose_up_builds_the_stack() -> None:
+    """The stack runs images built from the checkout (`onepin-exporter:local`): `up` without
+    `--build` runs a stale image, or fails to pull one. README, deploy.md and the compose file
+    say the same command."""
+    files = [*DOCS, REPO / "docker-compose.yml"]
+    ups = [
+        (path.name, m.group(0))
+        for path in files
+        for m in re.finditer(r"\b(?:docker compose|docker-compose|podman-compose) up\b[^`#\n]*",
+                             path.read_text())
+    ]  # fmt: skip
+    assert {name for name, _ in ups} >= {"README.md", "deploy.md", "docker-compose.yml"}, ups
+    assert [(name, up) for name, up in ups if "--build" not in up] == []

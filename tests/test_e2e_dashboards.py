@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -320,12 +320,61 @@ def test_every_panel_is_checked() -> None:
 def test_every_variable_has_values(
     scenario: Scenario, dashboard: str, variable: str, selector: str
 ) -> None:
-    """label_values(selector, label) offers something: the selector matches series."""
-    url = f"{scenario.prometheus.url}/api/v1/series?" + urllib.parse.urlencode(
-        {"match[]": selector, "start": scenario.started}
-    )
-    series = http_get_json(url)["data"]
-    assert series, f"{dashboard}: ${variable} offers no value: {selector} matches no series"
+    """label_values(selector, label) and query_result(expression) offer something: the selector
+    or the expression finds series."""
+    series = scenario.prometheus.query(selector)
+    assert series, f"{dashboard}: ${variable} offers no value: {selector} finds no series"
+
+
+def test_the_workflow_variable_offers_each_workflow_by_id_with_its_name(
+    scenario: Scenario,
+) -> None:
+    """The variable's regex, applied as Grafana applies it to query_result()'s lines, gives
+    every workflow's id as the value and its name as the text."""
+    model = load_dashboards()["onepin-workflows.json"]
+    variable = {v["name"]: v for v in model["templating"]["list"]}["workflow"]
+    expr = dict((v, s) for _, v, s in variable_selectors())["workflow"]
+    pattern = re.compile(variable["regex"].strip("/").replace("(?<", "(?P<"))
+    offered = {}
+    for series in scenario.prometheus.query(expr):
+        labels = ",".join(f'{k}="{v}"' for k, v in series["metric"].items())
+        line = f"{{{labels}}} {series['value'][1]} {int(series['value'][0] * 1000)}"
+        match = pattern.search(line)
+        assert match is not None, line
+        offered[match.group("value")] = match.group("text")
+    for workflow in (scenario.failed, scenario.stalled, scenario.completed):
+        assert offered.get(workflow.id) == workflow.name, offered
+    assert len(offered) == WORKFLOWS
+
+
+LINKED_LABEL = re.compile(r"\$\{__(?:field\.labels|data\.fields)\.(\w+)\}")
+
+
+def test_the_series_of_linked_panels_carry_the_labels_their_links_use(
+    scenario: Scenario,
+) -> None:
+    """A run or workflow link to the OnePin app is built from the series' labels: each series
+    of such a panel has them, so that no link comes out with an empty id."""
+    checked = 0
+    for model in load_dashboards().values():
+        for panel in iter_panels(model["panels"]):
+            config = panel.get("fieldConfig", {})
+            urls = [item["url"] for item in config.get("defaults", {}).get("links", [])]
+            urls += [
+                item["url"]
+                for override in config.get("overrides", [])
+                for prop in override["properties"]
+                if prop["id"] == "links"
+                for item in prop["value"]
+            ]
+            used = {label for url in urls for label in LINKED_LABEL.findall(url)}
+            if not used:
+                continue
+            query = find_panel(model["title"], panel["title"])
+            for series in panel_data(scenario, query):
+                assert used <= set(series["metric"]), f"{panel['title']}: {series['metric']}"
+            checked += 1
+    assert checked >= 10
 
 
 # --- panels that show the scenario's events ---------------------------------------------------

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-import exporter.poller
+import exporter.fetch
 from exporter.runtime import build_poller
 from tests.helpers import exposition, make_config, poll, samples, value
 from tests.runview import API, T0, TERMINAL, TOKEN, RunView, VRun
@@ -92,8 +92,8 @@ class WatchedView(RunView):
 class CountingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.saved = exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK
-        exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK = PAGE_BACK, 1
+        self.saved = exporter.fetch.PAGE_LIMIT, exporter.fetch.MAX_PAGES_BACK
+        exporter.fetch.PAGE_LIMIT, exporter.fetch.MAX_PAGES_BACK = PAGE_BACK, 1
         self.view = WatchedView()
         collection = f"{{min_interval: 0s, recent_runs: {RECENT_RUNS}, runs_summary: false}}"
         # No retries: an outage answers at once (a retry would sleep its backoff).
@@ -111,7 +111,7 @@ class CountingMachine(RuleBasedStateMachine):
                 wf.add("completed", at=self.tick())
 
     def teardown(self) -> None:
-        exporter.poller.PAGE_LIMIT, exporter.poller.MAX_PAGES_BACK = self.saved
+        exporter.fetch.PAGE_LIMIT, exporter.fetch.MAX_PAGES_BACK = self.saved
 
     def tick(self, seconds: int = 7) -> int:
         self.now += seconds

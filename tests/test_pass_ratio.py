@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import httpx
 import pytest
 
-from exporter.poller import derived_pass_ratio
+from exporter.publish import derived_pass_ratio
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow, error, ok
 from tests.helpers import exposition, make_config, poll, poller_for, value
 

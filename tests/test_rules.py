@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitoring import rules, rules_file
 from tests.dashboard_queries import REPO, require_binary, scan, unknown_metrics
 
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -20,6 +21,7 @@ RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
 OVERVIEW = REPO / "docs" / "dashboards-and-alerts.md"
 RUNBOOK_URL = "https://github.com/onepin/onepin-exporter/blob/main/docs/runbook.md#"
+JOB_MATCHER = 'job=~".*onepin.*"'
 SEVERITIES = {"critical", "warning", "info"}
 EXPECTED_ALERTS = {
     "OnePinExporterDown",
@@ -155,11 +157,36 @@ def test_alert_expressions_use_only_metrics_the_exporter_emits(name: str) -> Non
     assert unknown_metrics(expr) == []
     names = scan(expr).names
     assert names, f"{name} selects no metric"
-    # Only the scrape-target alert may depend on the operator's job name.
+    # Only the scrape-target alert looks at the scrape itself.
     if name == "OnePinExporterDown":
         assert names == {"up"}
     else:
-        assert "up" not in names and "job=" not in expr and "job!" not in expr
+        assert "up" not in names
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
+def test_every_selector_of_an_alert_selects_the_exporter_job(name: str) -> None:
+    """As in monitoring mixins, the rules select the exporter's series by their scrape job, so
+    that another exporter's series of the same name cannot fire them."""
+    selectors = scan(ALERT_RULES[name]["expr"]).selectors
+    assert selectors
+    for metric, matchers in selectors:
+        assert JOB_MATCHER in matchers, f"{name}: {metric} without {JOB_MATCHER}"
+
+
+def test_alerts_yml_reads_back_as_the_rules_written_in_python() -> None:
+    """alerts.yml is written by hand-rolled YAML (comments, folded descriptions): PyYAML reads
+    back exactly the rules of monitoring/rules.py, group by group."""
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    assert [g["name"] for g in groups] == [g.name for g in rules.GROUPS]
+    for group, data in zip(rules.GROUPS, groups, strict=True):
+        assert data.get("interval", "") == group.interval
+        assert data["rules"] == [rules_file.as_data(alert) for alert in group.alerts]
+
+
+def test_plain_scalars_that_yaml_would_misread_are_quoted() -> None:
+    for text in ("a: b", "ends with #x", "{{ $labels.x }} first", "Run 1 of x"):
+        assert yaml.safe_load(f"key: {rules_file.scalar(text)}") == {"key": text}
 
 
 def test_every_alert_has_a_runbook_section() -> None:

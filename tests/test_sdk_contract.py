@@ -3,7 +3,8 @@ they parse.
 
 The simulator is pointed at by the real client, exactly as a user would
 (``OnepinClient(api_key=..., base_url=...)``), over every read endpoint the SDK offers for
-workflows and runs, for runs of all six statuses and for runs paused by each automatic reason.
+workflows and runs, for runs of all six statuses and for runs paused by each automatic reason,
+and for workflows on a cron schedule (Get Workflow's ``definition.triggers``).
 Any response the SDK cannot parse fails the test with the field the SDK complained about; any
 field the simulator sends that the SDK's model does not declare fails it too, so a later SDK
 release that renames or drops a field is named here. The CLI is run as a subprocess on the same
@@ -111,9 +112,20 @@ class Calls:
 # --- the world ----------------------------------------------------------------------------
 
 
+# Two workflows on a cron schedule (not among those start_runs uses), one of them missing a fire.
+SCHEDULES = (("onboarding-voiceover", "*/10 * * * *"), ("price-scraper", "0 * * * *"))
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[RunningSimulator]:
-    config = SimulatorConfig(token=TOKEN, clock="manual", workflows=16, seed=5)
+    config = SimulatorConfig(
+        token=TOKEN,
+        clock="manual",
+        workflows=16,
+        seed=5,
+        schedules=SCHEDULES,
+        missed=(("onboarding-voiceover", 1),),
+    )
     with RunningSimulator(config) as running:
         yield running
 
@@ -186,6 +198,16 @@ def check_steps_match_status(where: str, status: Any, steps: list[Any]) -> None:
     if status.status == "failed":
         assert [step.status for step in steps].count("failed") == 1, where
         assert status.error is not None
+        (failed,) = [step for step in steps if step.status == "failed"]
+        assert failed.error == status.error, where
+    if status.completed_at is not None and status.started_at is not None and steps:
+        # Node executions run back to back: their durations add up to the run's.
+        spent = sum(
+            (step.completed_at - step.started_at).total_seconds()
+            for step in steps
+            if step.started_at is not None and step.completed_at is not None
+        )
+        assert spent == (status.completed_at - status.started_at).total_seconds(), where
     if status.status != "pending" and status.started_at is not None and steps:
         assert steps[0].started_at == status.started_at, where
     if status.completed_at is not None and status.status == "completed":
@@ -254,6 +276,28 @@ def test_every_sdk_read_endpoint_parses_over_all_statuses_and_pauses(
     assert statuses == RUN_STATUSES
     assert reasons == {"user", *AUTOMATIC_PAUSES}
     assert calls.count > 200
+
+
+def test_get_workflow_shows_cron_triggers_and_scheduled_runs_come_at_fire_times(
+    sim: RunningSimulator, client: OnepinClient
+) -> None:
+    calls = Calls()
+    by_name = {profile.name: profile.id for profile in sim.model.profiles}
+    for name, cron in SCHEDULES:
+        workflow = calls.call(f"{name} get", client.workflows.get, by_name[name])
+        runs = calls.call(f"{name} runs", client.workflows.runs.list, by_name[name], limit=100)
+        calls.check()
+        assert workflow.definition["triggers"] == [{"type": "schedule", "cron": cron}]
+        minutes = 10 if cron.startswith("*/10") else 60
+        created = [run.created_at for run in runs]
+        assert created and all(
+            t.second == 0 and (t.hour * 60 + t.minute) % minutes == 0 for t in created
+        )
+        for run in runs[:3]:
+            read_run(client, calls, by_name[name], run.id)
+        calls.check()
+    others = [p.id for p in sim.model.profiles if p.name not in dict(SCHEDULES)]
+    assert client.workflows.get(others[0]).data.definition["triggers"] == []
 
 
 def clock_offset(sim: RunningSimulator, started: dict[str, tuple[str, str]]) -> int:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.deadline import ScrapeDeadline, scrape_deadline
 from exporter.logs import setup_logging
 from exporter.runtime import BackgroundExporter
-from exporter.server import ScrapeDeadline, scrape_deadline
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
 from tests.helpers import make_config, series, value
 

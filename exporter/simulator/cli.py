@@ -26,6 +26,24 @@ def listen_address(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def schedule_flag(text: str) -> tuple[str, str]:
+    """``WORKFLOW=CRON``: a workflow (id or name) and a five-field cron expression."""
+    workflow, sep, cron = text.partition("=")
+    if not sep or not workflow.strip() or not cron.strip():
+        raise argparse.ArgumentTypeError(f"expected WORKFLOW=CRON, got {text!r}")
+    return workflow.strip(), cron.strip()
+
+
+def missed_flag(text: str) -> tuple[str, int]:
+    """``WORKFLOW[@N]``: the N-th fire (default 1) after the start creates no run."""
+    workflow, sep, number = text.rpartition("@")
+    if not sep:
+        workflow, number = text, "1"
+    if not workflow.strip() or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"expected WORKFLOW or WORKFLOW@N (N >= 1), got {text!r}")
+    return workflow.strip(), int(number)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onepin-simulator",
@@ -89,6 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark shape: exactly this many workflows have one long active run, "
         "the others stay idle",
     )
+    add(
+        "--schedule",
+        type=schedule_flag,
+        action="append",
+        default=[],
+        metavar="WORKFLOW=CRON",
+        help="run a workflow (id or name) on a cron schedule, in UTC and simulated time, "
+        "instead of its natural one; Get Workflow shows it in definition.triggers (repeatable)",
+    )
+    add(
+        "--miss-schedule",
+        type=missed_flag,
+        action="append",
+        default=[],
+        metavar="WORKFLOW[@N]",
+        help="the N-th fire (default 1) after the start of a --schedule'd workflow creates no "
+        "run: a missed schedule (repeatable)",
+    )
     return parser  # fmt: skip
 
 
@@ -113,6 +149,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[SimulatorConfig, str, int]
             clock=args.clock,
             required_version=args.required_version,
             validation_body=args.validation_body,
+            schedules=tuple(args.schedule),
+            missed=tuple(args.miss_schedule),
         )
     except ValueError as error:
         parser.error(str(error))

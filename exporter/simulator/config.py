@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .clock import Clock, ManualClock, RealClock
 from .faults import FaultSettings
+from .model import SimModel
 from .rng import MAX_WORKFLOWS, uuid_from
 
 # A well-formed but obviously fake live key: ``op_live_`` + 32 base62 characters.
@@ -20,6 +21,8 @@ class SimulatorConfig:
     ``clock`` is ``"real"`` (simulated time = start + real elapsed x ``speed``), ``"manual"``
     (moves only through ``advance``) or a ready clock object. ``workspace_id`` defaults to an id
     derived from the seed. ``active_runs`` switches to the benchmark shape (see ``SimModel``).
+    ``schedules`` puts workflows (id or name) on a cron schedule (UTC); ``missed`` skips fires
+    of them: ``(workflow, n)`` is the ``n``-th fire after the start (see ``SimModel``).
     """
 
     token: str = DEFAULT_TOKEN
@@ -34,6 +37,8 @@ class SimulatorConfig:
     clock: str | Clock = "real"
     required_version: str | None = None
     validation_body: str = "envelope"
+    schedules: tuple[tuple[str, str], ...] = ()
+    missed: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.token or any(c.isspace() for c in self.token):
@@ -49,6 +54,16 @@ class SimulatorConfig:
         if isinstance(self.clock, str) and self.clock not in ("real", "manual"):
             raise ValueError("clock must be 'real' or 'manual'")
         self.fault_settings().validate()
+        if self.schedules or self.missed:
+            # The workflows are named by the seed's world: build its profiles to check them.
+            SimModel(
+                ManualClock(),
+                workflows=self.workflows,
+                seed=self.seed,
+                active_runs=self.active_runs,
+                schedules=self.schedules,
+                missed=self.missed,
+            )
 
     def fault_settings(self) -> FaultSettings:
         return FaultSettings(

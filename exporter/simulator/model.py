@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .clock import Clock
 from .plan import COMPLETED, RUN_STATUSES, TERMINAL_STATUSES, RunPlan
 from .rng import MAX_WORKFLOWS, Rng, RunIdCodec, derive
-from .schedule import DAY, Segment, WorkflowProfile, explicit_plan, make_profile, natural_plan
+from .schedule import (
+    DAY,
+    CronSegment,
+    Segment,
+    WorkflowProfile,
+    check_cron,
+    cron_plan,
+    explicit_plan,
+    fire_before,
+    make_profile,
+    natural_plan,
+    skipped_fires,
+)
 
-Piece = Segment | RunPlan
+Piece = Segment | CronSegment | RunPlan
+Scheduled = Segment | CronSegment
+# Runs a cron-scheduled workflow has had before the simulator starts.
+CRON_HISTORY = 5
 
 _HISTORY = 0x48495354
 _ACTIVE = 0x41435456
@@ -70,7 +85,10 @@ class SimModel:
 
     ``clock`` gives the time; ``start`` (default: the clock's time now) anchors the schedule.
     With ``active_runs`` set, exactly that many workflows have one long run in progress and the
-    others stay idle for days of simulated time.
+    others stay idle for days of simulated time. ``schedules`` puts workflows (by id or name)
+    on a cron schedule (UTC) instead of their natural one, with a few runs at its fire times
+    before the start; ``missed`` names fires that create no run: ``(workflow, n)`` is the
+    ``n``-th fire (1-based) after the start.
     """
 
     def __init__(
@@ -82,11 +100,15 @@ class SimModel:
         active_runs: int | None = None,
         start: int | None = None,
         plan_cache_size: int = 20_000,
+        schedules: Sequence[tuple[str, str]] = (),
+        missed: Sequence[tuple[str, int]] = (),
     ) -> None:
         if not 1 <= workflows <= MAX_WORKFLOWS:
             raise ValueError(f"workflows must be between 1 and {MAX_WORKFLOWS}")
         if active_runs is not None and not 0 <= active_runs <= workflows:
             raise ValueError("active_runs must be between 0 and the number of workflows")
+        if active_runs is not None and schedules:
+            raise ValueError("cron schedules and active_runs (the benchmark shape) do not mix")
         self.clock = clock
         self.seed = seed
         self.start_time = int(clock.now()) if start is None else start
@@ -98,10 +120,41 @@ class SimModel:
         self.plans_built = 0
         self.profiles = [make_profile(seed, i, self.start_time) for i in range(workflows)]
         self._index = {p.id: p.index for p in self.profiles}
+        skips = self._put_on_cron(schedules, missed)
         active = self._pick_active(workflows, active_runs)
-        self._states = [self._initial_state(p, active) for p in self.profiles]
+        self._states = [self._initial_state(p, active, skips) for p in self.profiles]
 
     # --- construction -------------------------------------------------------------------
+
+    def _lookup(self, workflow: str) -> int:
+        """A workflow's index from its id or its name; ValueError naming it if none."""
+        index = self.workflow_index(workflow)
+        if index is None:
+            index = next((p.index for p in self.profiles if p.name == workflow), None)
+        if index is None:
+            names = ", ".join(p.name for p in self.profiles[:3])
+            raise ValueError(f"no workflow {workflow!r} (give an id or a name, e.g. {names})")
+        return index
+
+    def _put_on_cron(
+        self, schedules: Sequence[tuple[str, str]], missed: Sequence[tuple[str, int]]
+    ) -> dict[int, frozenset[int]]:
+        """Set the cron of the scheduled profiles; the missed fire times of each."""
+        for workflow, cron in schedules:
+            index = self._lookup(workflow)
+            self.profiles[index] = replace(self.profiles[index], cron=check_cron(cron))
+        ordinals: dict[int, list[int]] = {}
+        for workflow, n in missed:
+            index = self._lookup(workflow)
+            if self.profiles[index].cron is None:
+                raise ValueError(f"workflow {workflow!r} has no cron schedule to miss a fire of")
+            if n < 1:
+                raise ValueError(f"the fire to miss is counted from 1, not {n}")
+            ordinals.setdefault(index, []).append(n)
+        return {
+            index: skipped_fires(self.profiles[index].cron or "", self.start_time, tuple(ns))
+            for index, ns in ordinals.items()
+        }
 
     def _pick_active(self, workflows: int, active_runs: int | None) -> set[int] | None:
         if active_runs is None:
@@ -109,9 +162,15 @@ class SimModel:
         order = sorted(range(workflows), key=lambda i: derive(self.seed, _ACTIVE, i))
         return set(order[:active_runs])
 
-    def _initial_state(self, profile: WorkflowProfile, active: set[int] | None) -> _WorkflowState:
-        rng = Rng(self.seed, _HISTORY, profile.index)
+    def _initial_state(
+        self, profile: WorkflowProfile, active: set[int] | None, skips: dict[int, frozenset[int]]
+    ) -> _WorkflowState:
         interval, start = profile.interval, self.start_time
+        if profile.cron is not None:
+            after = fire_before(profile.cron, start, CRON_HISTORY) - 1
+            segment = CronSegment(1, profile.cron, after, skips.get(profile.index, frozenset()))
+            return _WorkflowState(profile, [segment], interval)
+        rng = Rng(self.seed, _HISTORY, profile.index)
         history = rng.randint(3, 40)
         if active is None:
             if rng.chance(0.06):
@@ -178,7 +237,7 @@ class SimModel:
         """Runs created so far (= the latest run number); 0 for a draft workflow."""
         state = self._states[workflow]
         for piece in reversed(state.pieces):
-            if isinstance(piece, Segment):
+            if isinstance(piece, Scheduled):
                 made = piece.count_at(self.seed, workflow, now)
                 if made > 0:
                     return piece.first + made - 1
@@ -208,7 +267,7 @@ class SimModel:
     def _piece(self, workflow: int, number: int) -> Piece:
         """The schedule piece that run ``number`` comes from."""
         for piece in reversed(self._states[workflow].pieces):
-            if isinstance(piece, Segment) and number >= piece.first:
+            if isinstance(piece, Scheduled) and number >= piece.first:
                 return piece
             if isinstance(piece, RunPlan) and piece.number == number:
                 return piece
@@ -219,6 +278,8 @@ class SimModel:
         piece = self._piece(workflow, number)
         if isinstance(piece, RunPlan):
             return piece
+        if isinstance(piece, CronSegment):
+            return cron_plan(self.seed, self.codec, self.profiles[workflow], piece, number)
         return natural_plan(self.seed, self.codec, self.profiles[workflow], piece, number)
 
     def _created(self, workflow: int, number: int) -> int:
@@ -359,7 +420,8 @@ class SimModel:
         optionally a pause (``pause_reason``: ``user`` or an automatic reason).
 
         Natural runs of the workflow that would have been created later are rescheduled after
-        this one; with ``outcome="stall"`` the workflow starts no more natural runs.
+        this one; a cron schedule goes on at its next fire after now (runs may then overlap);
+        with ``outcome="stall"`` the workflow starts no more scheduled runs.
         """
         index = self.workflow_index(workflow_id)
         if index is None:
@@ -376,7 +438,7 @@ class SimModel:
             state = self._states[index]
             count = self.run_count(index, now)
             last = state.pieces[-1]
-            if isinstance(last, Segment) and last.last is None:
+            if isinstance(last, Scheduled) and last.last is None:
                 if count < last.first:
                     state.pieces.pop()
                 else:
@@ -399,7 +461,11 @@ class SimModel:
                 pause_seconds=pause_seconds,
             )
             state.pieces.append(plan)
-            if plan.end is not None:
+            cron = state.profile.cron
+            if cron is not None and plan.end is not None:
+                skipped = last.skipped if isinstance(last, CronSegment) else frozenset()
+                state.pieces.append(CronSegment(number + 1, cron, now, skipped))
+            elif plan.end is not None:
                 gap = Rng(self.seed, _GAP, index, number).randint(
                     state.interval // 4, state.interval
                 )

@@ -69,7 +69,10 @@ class Renderer:
                 ],
                 "edges": [{"source": a[0], "target": b[0]} for a, b in pairwise(unique)],
                 "config": {"max_concurrency": 2, "retries": 1},
-                "triggers": [{"type": "schedule", "every_seconds": profile.interval}],
+                # The docs' sample shape, for workflows on a cron schedule (UTC).
+                "triggers": []
+                if profile.cron is None
+                else [{"type": "schedule", "cron": profile.cron}],
             }
             self._definitions[profile.index] = cached
         return cached

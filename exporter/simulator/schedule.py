@@ -1,15 +1,20 @@
 """Workflow profiles and the plans of their runs, all derived from the seed.
 
 A workflow's runs come from *segments* of a natural schedule (one slot every ``interval``
-seconds, each slot jittered) and from *explicit* runs (started through the admin API, or the long
-runs of ``--active-runs``). A natural run always ends before the next slot can start, so a
-workflow has at most one active natural run.
+seconds, each slot jittered), from *cron segments* (one run at each fire time of a cron
+expression, in UTC, except the fires chosen to be missed) and from *explicit* runs (started
+through the admin API, or the long runs of ``--active-runs``). A scheduled run always ends
+before the next slot or fire, so a workflow has at most one active scheduled run.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from cronsim import CronSim, CronSimError
 
 from .names import (
     DESCRIPTIONS,
@@ -34,6 +39,7 @@ _USER_ID = 0x55534552
 # from streams of their own, so that every earlier trait of a seed's world stays the same.
 _TRAITS = 0x54524954
 _EXTRA = 0x45585452
+_CRON = 0x43524F4E
 # Share of runs that an automatic pause hits on top of the pauses drawn with ``pause_rate``.
 AUTOMATIC_PAUSE_RATE = 0.04
 _AUTOMATIC = tuple((reason, weight) for reason, weight in PAUSE_REASONS if reason != USER_PAUSE)
@@ -63,6 +69,8 @@ class WorkflowProfile:
     usage: Usage
     name_source: str = "user"
     locales: tuple[str, ...] = ("en-US",)
+    # Set when the workflow runs on a cron schedule (UTC) instead of its natural one.
+    cron: str | None = None
 
     def node(self, step: int) -> tuple[str, str]:
         """The (node id, node type) that runs step ``step`` (0-based)."""
@@ -94,6 +102,108 @@ class Segment:
         if self.last is not None:
             count = min(count, self.last - self.first + 1)
         return count
+
+
+class CronError(ValueError):
+    """A cron expression the simulator cannot run; the message says why."""
+
+
+def check_cron(cron: str) -> str:
+    """``cron`` stripped, if cronsim reads it as five fields; else CronError."""
+    text = cron.strip()
+    if len(text.split()) != 5:
+        raise CronError(f"cron {cron!r}: expected 5 fields (minute hour day month weekday)")
+    try:
+        CronSim(text, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as error:
+        raise CronError(f"cron {cron!r}: {error}") from None
+    return text
+
+
+def fires_after(cron: str, moment: int) -> CronSim:
+    """The fire times of ``cron`` (UTC) strictly after ``moment``, as aware datetimes."""
+    return CronSim(cron, datetime.fromtimestamp(moment, UTC))
+
+
+class CronSegment:
+    """Runs ``first``.. created at the fire times of ``cron`` after ``after`` (``last`` None:
+    open-ended), except the fire times in ``skipped``.
+
+    Fire times are found with cronsim as time goes on and kept (one int per run), so a run's
+    creation time is a list lookup and the runs created by ``now`` a bisection.
+    """
+
+    __slots__ = ("_fires", "_times", "cron", "first", "last", "skipped")
+
+    def __init__(
+        self,
+        first: int,
+        cron: str,
+        after: int,
+        skipped: frozenset[int] = frozenset(),
+        last: int | None = None,
+    ) -> None:
+        self.first = first
+        self.cron = cron
+        self.skipped = skipped
+        self.last = last
+        self._times: list[int] = []
+        self._fires: CronSim | None = fires_after(cron, after)
+
+    def _extend(self, now: int | None = None, runs: int | None = None) -> None:
+        """Find fire times until one is after ``now`` or ``runs`` runs are known."""
+        times = self._times
+        while self._fires is not None and (
+            (now is not None and (not times or times[-1] <= now))
+            or (runs is not None and len(times) < runs)
+        ):
+            try:
+                fire = int(next(self._fires).timestamp())
+            except StopIteration:  # no fire in 50 years
+                self._fires = None
+                return
+            if fire not in self.skipped:
+                times.append(fire)
+
+    def slot_created(self, seed: int, workflow: int, number: int) -> int:
+        self._extend(runs=number - self.first + 1)
+        return self._times[number - self.first]
+
+    def count_at(self, seed: int, workflow: int, now: int) -> int:
+        """How many of this segment's runs exist (are created) at ``now``."""
+        self._extend(now=now)
+        count = bisect.bisect_right(self._times, now)
+        if self.last is not None:
+            count = min(count, self.last - self.first + 1)
+        return count
+
+    def next_fire(self, moment: int) -> int | None:
+        """The first fire time after ``moment``, missed or not."""
+        try:
+            return int(next(fires_after(self.cron, moment)).timestamp())
+        except StopIteration:
+            return None
+
+
+def skipped_fires(cron: str, start: int, ordinals: tuple[int, ...]) -> frozenset[int]:
+    """The fire times that are the ``n``-th (1-based) after ``start``, for each ``n``."""
+    if not ordinals:
+        return frozenset()
+    fires = fires_after(cron, start)
+    times = [int(next(fires).timestamp()) for _ in range(max(ordinals))]
+    return frozenset(times[n - 1] for n in ordinals)
+
+
+def fire_before(cron: str, start: int, count: int) -> int:
+    """The ``count``-th fire time at or before ``start`` (for a history of ``count`` runs)."""
+    fires = CronSim(cron, datetime.fromtimestamp(start + 1, UTC), reverse=True)
+    moment = start
+    for _ in range(count):
+        try:
+            moment = int(next(fires).timestamp())
+        except StopIteration:
+            break
+    return moment
 
 
 def user_id(seed: int, user: int) -> str:
@@ -179,7 +289,30 @@ def natural_plan(
     # The first draw must stay the jitter: Segment.slot_created recomputes it alone.
     created = segment.origin + (number - segment.first) * interval + rng.randint(0, interval // 5)
     # Jitter <= interval/5 and lifespan <= budget: the next slot is always created later.
-    budget = interval * 3 // 4
+    return _scheduled_plan(seed, codec, profile, number, rng, created, interval * 3 // 4)
+
+
+def cron_plan(
+    seed: int, codec: RunIdCodec, profile: WorkflowProfile, segment: CronSegment, number: int
+) -> RunPlan:
+    """The plan of the run created at a fire time; it ends before the next fire."""
+    created = segment.slot_created(seed, profile.index, number)
+    following = segment.next_fire(created)
+    gap = DAY if following is None else following - created
+    rng = Rng(seed, _CRON, profile.index, number)
+    return _scheduled_plan(seed, codec, profile, number, rng, created, max(1, gap * 3 // 4))
+
+
+def _scheduled_plan(
+    seed: int,
+    codec: RunIdCodec,
+    profile: WorkflowProfile,
+    number: int,
+    rng: Rng,
+    created: int,
+    budget: int,
+) -> RunPlan:
+    """A scheduled run created at ``created`` whose whole lifespan fits in ``budget`` seconds."""
     pending = min(max(1, int(profile.pending * rng.uniform(0.5, 1.5))), budget // 8)
     full = min(max(1, int(profile.duration * rng.uniform(0.7, 1.3))), budget - budget // 4)
     draw = rng.random()

@@ -65,7 +65,12 @@ class Simulator:
     def from_config(cls, config: SimulatorConfig) -> Simulator:
         clock = config.make_clock()
         model = SimModel(
-            clock, workflows=config.workflows, seed=config.seed, active_runs=config.active_runs
+            clock,
+            workflows=config.workflows,
+            seed=config.seed,
+            active_runs=config.active_runs,
+            schedules=config.schedules,
+            missed=config.missed,
         )
         renderer = Renderer(config.seed)
         workspace_id = config.resolved_workspace_id

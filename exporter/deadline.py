@@ -1,0 +1,82 @@
+"""The scrape deadline and its margins: the one place that says how long a scrape may take.
+
+A scrape is answered before Prometheus's scrape timeout. The poll it starts gets all of it but a
+margin (`POLL_MARGIN_SHARE` of it, at most `POLL_MARGIN_MAX`); requests to the API end by then.
+The scrape waits for a poll a little past that (`WAIT_SHARE_OF_MARGIN`), the rest being for
+rendering and sending the answer. Inside a poll, the worker pool waits `HANG_MARGIN` past the
+deadline before it gives up on a request that ignores it, and the client does not sleep before a
+retry unless `SLEEP_MARGIN` is left after the sleep.
+
+Time is read from a `Clock` (monotonic seconds), injectable so that tests need no real time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+
+# Without the scrape-timeout header (a person with curl), the poll gets this long (capped).
+DEFAULT_SCRAPE_TIMEOUT = 10.0
+# What the poll leaves of the scrape timeout: a quarter of it, at most half a second.
+POLL_MARGIN_SHARE = 0.25
+POLL_MARGIN_MAX = 0.5
+# How long past the poll's deadline a scrape waits for a poll (a poll cut at its deadline still
+# has to put its snapshot together; a poll already running may have a later deadline).
+WAIT_SHARE_OF_MARGIN = 1 / 3
+# Poller.snapshot's own wait past the poll's timeout when the caller names none.
+SNAPSHOT_WAIT_MARGIN = 0.25
+# The worker pool's wait past the deadline: requests stop themselves at it, this only guards
+# against a hang.
+HANG_MARGIN = 1.0
+# A retry (or a Retry-After pause) is given up unless this much is left once it has waited.
+SLEEP_MARGIN = 0.05
+
+
+class Deadline:
+    """A point on the monotonic clock by which a poll must be done."""
+
+    def __init__(self, seconds: float, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def allows_wait(self, seconds: float) -> bool:
+        """Whether sleeping `seconds` still leaves SLEEP_MARGIN for the request after it."""
+        return seconds < self.remaining() - SLEEP_MARGIN
+
+    def hang_timeout(self) -> float:
+        """How long to wait for requests that should stop by themselves at the deadline."""
+        return max(0.0, self.remaining()) + HANG_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeDeadline:
+    poll: float  # the poll's own deadline: requests to the API end by then
+    wait: float  # the longest this scrape waits for a poll, its own or one already running
+
+
+def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
+    """A scrape's deadlines from its scrape-timeout header (else DEFAULT_SCRAPE_TIMEOUT): the
+    poll gets all of it but a margin, capped by `cap` (collection.max_duration)."""
+    try:
+        scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
+    except ValueError:
+        scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
+    if not 0 < scrape_timeout < float("inf"):
+        scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
+    margin = min(POLL_MARGIN_MAX, scrape_timeout * POLL_MARGIN_SHARE)
+    poll = min(cap, scrape_timeout - margin)
+    return ScrapeDeadline(poll, poll + margin * WAIT_SHARE_OF_MARGIN)
+
+
+def snapshot_wait(timeout: float, wait: float | None) -> float:
+    """How long Poller.snapshot waits for a poll of `timeout` s (`wait` if the caller names it)."""
+    return timeout + SNAPSHOT_WAIT_MARGIN if wait is None else wait

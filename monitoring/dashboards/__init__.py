@@ -1,0 +1,1 @@
+"""One module per Grafana dashboard; each has build() -> the dashboard's JSON model."""
