@@ -337,7 +337,8 @@ class OnePinClient:
         log.warning(
             "the API asks for client version %s or newer (X-OnePin-Required-Version), the "
             "official SDK's minimum; it still serves this exporter, so polling goes on. If it "
-            "answers 426 instead, onepin_up is 0 and a newer exporter release may be needed",
+            "answers 426 instead, the workspace is down (its up metric 0) and a newer exporter "
+            "release may be needed",
             self._redactor().clean(value, VERSION_LIMIT),
             extra={"api_url": self._base},
         )

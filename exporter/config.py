@@ -158,6 +158,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Which metric families are exported: regexes matching whole family names; exclude wins,
+    an empty include allows every family."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionSettings:
     min_interval: float = 10.0
     recent_runs: int = 20
@@ -166,6 +175,7 @@ class CollectionSettings:
     max_duration: float = 30.0
     runs_summary: bool = True
     triggered_by_label: bool = False
+    metrics: MetricsSettings = MetricsSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +401,7 @@ _COLLECTION_KEYS = {
     "max_duration",
     "runs_summary",
     "triggered_by_label",
+    "metrics",
 }
 
 
@@ -540,10 +551,28 @@ def _collection(c: _Checker, node: _Node | None) -> CollectionSettings:
         max_duration=dur("max_duration", d.max_duration),
         runs_summary=flag("runs_summary", d.runs_summary),
         triggered_by_label=flag("triggered_by_label", d.triggered_by_label),
+        metrics=_metrics(c, m.get("metrics")),
     )
     if settings.max_duration <= 0:
         c.error("collection.max_duration", m.get("max_duration"), "must be greater than 0")
     return settings
+
+
+def _metrics(c: _Checker, node: _Node | None) -> MetricsSettings:
+    """collection.metrics: include and exclude, lists of regexes on family names."""
+    m = c.mapping(node, "collection.metrics", {"include", "exclude"}) if node else None
+    if m is None:
+        return MetricsSettings()
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("include", "exclude"):
+        patterns = []
+        for path, item in _items(c, m.get(key), f"collection.metrics.{key}"):
+            try:
+                patterns.append(re.compile(str(item.value)).pattern)
+            except re.error as exc:
+                c.error(path, item, f"not a regular expression: {exc}")
+        lists[key] = tuple(patterns)
+    return MetricsSettings(lists["include"], lists["exclude"])
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> Config:

@@ -1,7 +1,8 @@
 """Reload: re-read the config and the web config of a running exporter (SIGHUP, POST /-/reload).
 
 A file that does not load changes nothing: the running configuration keeps serving, the reason
-is logged, and `onepin_exporter_config_last_reload_successful` turns 0 until a reload succeeds.
+is logged, and the reload metric (`exporter.metrics.RELOAD_SUCCESSFUL`) turns 0 until a reload
+succeeds.
 Workspaces that stay (same name and API) keep their state, so their workflows' counters carry on.
 """
 
@@ -17,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter.collector import Renderer
 from exporter.config import Config, ConfigError, load_config
+from exporter.metrics import RELOAD_SUCCESS_TIME, RELOAD_SUCCESSFUL
 from exporter.poller import Poller, WorkspacePoller
+from exporter.rendering import MetricsRenderer, RenderOptions
 from exporter.server import ServerState
 from exporter.webconfig import WebConfig, basic_auth_middleware, load_web_config
 
@@ -45,16 +46,8 @@ class ReloadCollector(Collector):
         self._status = status
 
     def collect(self) -> Iterable[Any]:
-        yield GaugeMetricFamily(
-            "onepin_exporter_config_last_reload_successful",
-            "Whether the last configuration reload succeeded (1) or failed (0).",
-            value=1.0 if self._status.successful else 0.0,
-        )
-        yield GaugeMetricFamily(
-            "onepin_exporter_config_last_reload_success_timestamp_seconds",
-            "When the configuration was last loaded successfully (start or reload), Unix time.",
-            value=self._status.success_time,
-        )
+        yield RELOAD_SUCCESSFUL.metric(1.0 if self._status.successful else 0.0)
+        yield RELOAD_SUCCESS_TIME.metric(self._status.success_time)
 
 
 class SwappableAuth:
@@ -154,8 +147,8 @@ class Reloader:
             old = await self._poller.replace(pollers, config.collection.min_interval)
             self.config = config
             self._state.config = config
-            if config.collection.triggered_by_label != self._state.renderer.triggered_by_label:
-                self._state.renderer = Renderer(config.collection.triggered_by_label)
+            if RenderOptions.of(config.collection) != self._state.renderer.options:
+                self._state.renderer = MetricsRenderer.of(config.collection)
             self._web_config = web_config
             self._auth.set(web_config)
             self._tls.set(web_config)

@@ -5,26 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import (
-    CollectorRegistry,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
-from exporter.collector import Renderer
 from exporter.config import Config
 from exporter.deadline import scrape_deadline
 from exporter.gzipcache import Piece, gzip_stream, plain_stream
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
+from exporter.rendering import MetricsRenderer, body
 from exporter.snapshot import Snapshot
 from exporter.status_page import StatusInput, render_status
 from exporter.status_view import page_number
@@ -41,7 +34,7 @@ class ServerState:
     started_at: float
     # The process's own metrics, and any extra collectors (shard gauges).
     registry: CollectorRegistry
-    renderer: Renderer
+    renderer: MetricsRenderer
     telemetry_path: str = "/metrics"
 
 
@@ -60,13 +53,7 @@ def render(
 ) -> tuple[Iterator[Piece], str]:
     """The body's pieces in the format `accept` asks for, and its Content-Type."""
     kind = content_type(accept)
-    if kind != TEXT_CONTENT_TYPE:
-        own = openmetrics_exposition.generate_latest(state.registry)  # type: ignore[no-untyped-call]
-        own = own.removesuffix(b"# EOF\n")
-        body = state.renderer.pieces(snapshot, openmetrics=True)
-        return chain((own,), body, (b"# EOF\n",)), kind
-    own = generate_latest(state.registry)
-    return chain((own,), state.renderer.pieces(snapshot)), kind
+    return body(snapshot, state.registry, state.renderer, kind != TEXT_CONTENT_TYPE), kind
 
 
 def start_response(request: web.Request, kind: str) -> web.StreamResponse:
@@ -166,7 +153,7 @@ def create_app(
         registry.register(collector)
     app = web.Application(middlewares=list(middlewares))
     app[POLLER_KEY] = poller
-    renderer = Renderer(config.collection.triggered_by_label)
+    renderer = MetricsRenderer.of(config.collection)
     app[STATE_KEY] = ServerState(config, time.time(), registry, renderer, telemetry_path)
     app.router.add_get(telemetry_path, metrics, allow_head=False)
     app.router.add_head(telemetry_path, metrics_head)

@@ -8,7 +8,9 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
+
+from exporter.metrics import SHARD_ORDINAL, TOTAL_SHARDS
 
 _ORDINAL = re.compile(r"-(\d+)$")
 
@@ -28,14 +30,8 @@ class Shard:
         return self.total == 1 or shard_of(workflow_id, self.total) == self.ordinal
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "onepin_exporter_shard_ordinal", "Which shard of the workflows this process exports.",
-            value=self.ordinal,
-        )  # fmt: skip
-        yield GaugeMetricFamily(
-            "onepin_exporter_total_shards", "How many shards the workflows are split into.",
-            value=self.total,
-        )  # fmt: skip
+        yield SHARD_ORDINAL.metric(self.ordinal)
+        yield TOTAL_SHARDS.metric(self.total)
 
 
 def parse_shard(shard: str, total: int, hostname: str | None = None) -> Shard:

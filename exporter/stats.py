@@ -1,6 +1,6 @@
-"""Plain-data counters and histograms, filled by the client and poller, read by the collector.
+"""Plain-data counters and histograms, filled by the client and poller, read by exporter/metrics.py.
 
-They are deliberately not prometheus_client types: only the collector knows about Prometheus.
+They are deliberately not prometheus_client types: only the metrics modules know about Prometheus.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from exporter import __version__
 from exporter.config import Config, describe
+from exporter.metrics import PAUSE_REASON
 from exporter.redact import MESSAGE_LIMIT, Redactor, escape, redactor_for
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.status_view import (
@@ -268,7 +269,7 @@ def _paused(snapshot: Snapshot | None, clean: _Cleaner) -> str:
             f"<td>{clean(run.pause_error or '')}</td></tr>"
         )
     more = len(runs) - PAUSED_RUNS_SHOWN
-    tail = f"<p>and {more} more (see onepin_run_pause_reason).</p>" if more > 0 else ""
+    tail = f"<p>and {more} more (see {PAUSE_REASON.name}).</p>" if more > 0 else ""
     return (
         "<h2>Paused runs</h2>\n<table><tr><th>Workspace</th><th>Workflow</th><th>Run</th>"
         "<th>Reason</th><th>Paused for</th><th>Explanation</th></tr>\n"

@@ -1,6 +1,6 @@
 """The metric contract of design §4.4, as sample names: what dashboards, alerts and users rely on.
 
-Written out here, independently of exporter/collector.py, so that a renamed or dropped metric
+Written out here, independently of exporter/metrics.py, so that a renamed or dropped metric
 fails the tests instead of silently changing the contract.
 """
 

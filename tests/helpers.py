@@ -14,10 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from exporter.collector import Renderer
 from exporter.config import Config, parse_config
 from exporter.gzipcache import gzip_stream, plain_stream
 from exporter.poller import Poller
+from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, render
 from exporter.snapshot import Snapshot
 from exporter.wiring import build_poller
@@ -57,7 +57,7 @@ def poll(poller: Poller, timeout: float = 5.0) -> Snapshot:
 
 
 def exposition(snapshot: Snapshot, triggered_by: bool = False) -> str:
-    return Renderer(triggered_by).render(snapshot)
+    return MetricsRenderer(triggered_by).render(snapshot)
 
 
 def samples(text: str) -> list[Sample]:
@@ -86,7 +86,7 @@ def render_text(snapshot: Snapshot, config: Config, accept: str | None = None) -
 
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
-    state = ServerState(config, 0.0, registry, Renderer())
+    state = ServerState(config, 0.0, registry, MetricsRenderer())
     pieces = list(render(snapshot, state, accept)[0])
     body = b"".join(plain_stream(pieces))
     assert gzip.decompress(b"".join(gzip_stream(pieces))) == body  # what a gzip scraper gets

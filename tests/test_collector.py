@@ -1,8 +1,10 @@
 """The renderer's cache: a scrape shows what a renderer that never saw an earlier one shows.
 
-The poller hands over the same snapshot object while a workflow is unchanged, and the same
-totals object while no run finished; the renderer keeps lines by those objects. Every step
-below changes what one of its keys covers (or keeps it) and compares with a fresh renderer.
+The poller hands over a workflow snapshot with a new version whenever anything in it changed;
+the renderer keeps lines by (workspace, workflow id, version), and compares names, `up` and
+totals to keep a part of them. Every step below changes what one of its keys covers (or keeps
+it) and compares with a fresh renderer, with versions as the poller gives them and without
+(version 0: never kept).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import dataclasses
 
 import pytest
 
-from exporter.collector import Renderer
 from exporter.models import Run
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 
@@ -49,10 +51,33 @@ def snapshot(*workflows: WorkflowSnapshot) -> Snapshot:
     return Snapshot((WorkspaceSnapshot("prod", True, workflows, ApiStats()),), 0.0)
 
 
+def versioned(snapshots: list[Snapshot]) -> list[Snapshot]:
+    """The snapshots as the poller hands them over: each workflow snapshot object with a version
+    of its own (the same object, the same version), each snapshot object kept as one."""
+    stamped: dict[int, object] = {}
+
+    def workflow(wf: WorkflowSnapshot) -> WorkflowSnapshot:
+        if id(wf) not in stamped:
+            stamped[id(wf)] = dataclasses.replace(wf, version=len(stamped) + 1)
+        return stamped[id(wf)]  # type: ignore[return-value]
+
+    def whole(s: Snapshot) -> Snapshot:
+        if id(s) not in stamped:
+            workspaces = tuple(
+                dataclasses.replace(ws, workflows=tuple(workflow(wf) for wf in ws.workflows))
+                for ws in s.workspaces
+            )
+            stamped[id(s)] = dataclasses.replace(s, workspaces=workspaces)
+        return stamped[id(s)]  # type: ignore[return-value]
+
+    return [whole(s) for s in snapshots]
+
+
 @pytest.mark.parametrize("openmetrics", [False, True])
 @pytest.mark.parametrize("triggered_by", [False, True])
+@pytest.mark.parametrize("with_versions", [True, False])
 def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
-    triggered_by: bool, openmetrics: bool
+    triggered_by: bool, openmetrics: bool, with_versions: bool
 ) -> None:
     t0, t1 = totals(), totals(1)
     idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
@@ -73,10 +98,10 @@ def test_cached_lines_are_the_lines_a_fresh_renderer_makes(
         snapshot(done, dataclasses.replace(idle, last_success=1.8e9, last_failure=1.9e9)),
         snapshot(done, dataclasses.replace(idle, last_success=2.0e9, last_failure=1.9e9)),
     ]
-    renderer = Renderer(triggered_by)
-    for i, step in enumerate(steps):
+    renderer = MetricsRenderer(triggered_by)
+    for i, step in enumerate(versioned(steps) if with_versions else steps):
         cached = b"".join(renderer.chunks(step, openmetrics))
-        fresh = b"".join(Renderer(triggered_by).chunks(step, openmetrics))
+        fresh = b"".join(MetricsRenderer(triggered_by).chunks(step, openmetrics))
         assert cached == fresh, f"step {i}"
         if i == 3:
             assert b'workflow_name="busy"' not in cached
@@ -92,13 +117,21 @@ def test_interleaved_scrapes_each_show_their_own_snapshot() -> None:
     """The server writes chunks between awaits: another scrape may render in between."""
     t0 = totals()
     idle = WorkflowSnapshot("wf-idle", "idle", True, True, t0, {"completed": 2}, 1.0, 9.0)
-    renderer = Renderer()
-    for step in (snapshot(idle, busy(1, t0)), snapshot(idle, busy(2, t0))):
+    renderer = MetricsRenderer()
+    steps = versioned(
+        [
+            snapshot(idle, busy(1, t0)),
+            snapshot(idle, busy(2, t0)),
+            snapshot(idle, busy(3, t0)),
+            snapshot(idle, busy(4, t0, name="renamed")),
+        ]
+    )
+    for step in steps[:2]:
         b"".join(renderer.chunks(step))  # idle's lines are all kept, busy's are made per scrape
-    older, newer = snapshot(idle, busy(3, t0)), snapshot(idle, busy(4, t0, name="renamed"))
+    older, newer = steps[2:]
     first, second = renderer.chunks(older), renderer.chunks(newer)
     got: dict[int, list[bytes]] = {0: [next(first)], 1: [next(second)]}
     for i, chunks in enumerate((first, second)):
         got[i].extend(chunks)
-    assert b"".join(got[0]) == b"".join(Renderer().chunks(older))
-    assert b"".join(got[1]) == b"".join(Renderer().chunks(newer))
+    assert b"".join(got[0]) == b"".join(MetricsRenderer().chunks(older))
+    assert b"".join(got[1]) == b"".join(MetricsRenderer().chunks(newer))

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.collector import HEALTH_FAMILIES, WORKFLOW_FAMILIES, Family
+from exporter.family import Family
+from exporter.metrics import HEALTH_FAMILIES, WORKFLOW_FAMILIES
 from exporter.reload import ReloadCollector, ReloadStatus
 from monitoring import outputs
 from monitoring.__main__ import main as generate

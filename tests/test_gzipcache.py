@@ -15,11 +15,11 @@ import zlib
 
 import pytest
 
-from exporter.collector import Renderer
 from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, gzip_stream, plain_stream
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
 from exporter.stats import ApiStats
-from tests.test_collector import busy, run, totals
+from tests.test_collector import busy, run, totals, versioned
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 4096, CHUNK_BYTES, 3 * CHUNK_BYTES + 5])
@@ -116,29 +116,29 @@ def polls() -> list[Snapshot]:
         )
         if poll in (2, 5):
             out.append(out[-1])  # scraped again before the next poll
-    return out
+    return versioned(out)
 
 
 @pytest.mark.parametrize("openmetrics", [False, True])
 def test_gzipped_plain_and_fresh_renders_agree_across_polls(openmetrics: bool) -> None:
-    renderer = Renderer()
+    renderer = MetricsRenderer()
     for i, snapshot in enumerate(polls()):
         pieces = list(renderer.pieces(snapshot, openmetrics))
         assert any(isinstance(p, Segment) for p in pieces)
         plain = b"".join(plain_stream(pieces))
         assert one_member(b"".join(gzip_stream(pieces))) == plain, f"poll {i}"
         assert b"".join(renderer.chunks(snapshot, openmetrics)) == plain, f"poll {i}"
-        assert b"".join(Renderer().chunks(snapshot, openmetrics)) == plain, f"poll {i}"
+        assert b"".join(MetricsRenderer().chunks(snapshot, openmetrics)) == plain, f"poll {i}"
         assert max(len(c) for c in plain_stream(pieces)) <= 2 * CHUNK_BYTES
 
 
 def test_interleaved_gzip_scrapes_each_show_their_own_snapshot() -> None:
     older, newer = polls()[3:5]
-    renderer = Renderer()
+    renderer = MetricsRenderer()
     b"".join(renderer.chunks(older))
     first, second = gzip_stream(renderer.pieces(older)), gzip_stream(renderer.pieces(newer))
     got: dict[int, list[bytes]] = {0: [next(first)], 1: [next(second)]}
     for i, chunks in enumerate((first, second)):
         got[i].extend(chunks)
-    assert one_member(b"".join(got[0])) == b"".join(Renderer().chunks(older))
-    assert one_member(b"".join(got[1])) == b"".join(Renderer().chunks(newer))
+    assert one_member(b"".join(got[0])) == b"".join(MetricsRenderer().chunks(older))
+    assert one_member(b"".join(got[1])) == b"".join(MetricsRenderer().chunks(newer))

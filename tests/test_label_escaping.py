@@ -10,8 +10,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import Renderer
 from exporter.models import Run
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
@@ -43,7 +43,7 @@ BASE = {"workspace": WORKSPACE[0], "workflow_id": WORKFLOW_ID[0], "workflow_name
 
 
 def test_label_values_are_escaped_in_the_text() -> None:
-    text = Renderer(triggered_by_label=True).render(snapshot())
+    text = MetricsRenderer(triggered_by_label=True).render(snapshot())
     base = f'workspace="{WORKSPACE[1]}",workflow_id="{WORKFLOW_ID[1]}",workflow_name="{NAME[1]}"'
     assert f"onepin_workflow_info{{{base}}} 1.0\n" in text
     assert f'onepin_workflow_runs{{{base},status="{STATUS[1]}"}} 1.0\n' in text
@@ -58,7 +58,7 @@ def test_label_values_are_escaped_in_the_text() -> None:
 
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
 def test_label_values_read_back_unchanged(openmetrics: bool) -> None:
-    text = Renderer(triggered_by_label=True).render(snapshot(), openmetrics)
+    text = MetricsRenderer(triggered_by_label=True).render(snapshot(), openmetrics)
     parse = openmetrics_families if openmetrics else text_string_to_metric_families
     samples = [
         s for family in parse(text + ("# EOF\n" if openmetrics else "")) for s in family.samples
@@ -89,3 +89,16 @@ def test_names_from_the_api_are_escaped_on_the_way_through_the_poller() -> None:
     assert info.labels["workflow_name"] == NAME[0]
     (unknown,) = series(text, "onepin_run_status", run_id="r-1", status=STATUS[0])
     assert unknown.value == 1.0 and unknown.labels["triggered_by"] == USER[0]
+
+
+@pytest.mark.parametrize(
+    "value", [v for pair in (WORKSPACE, WORKFLOW_ID, NAME, RUN_ID) for v in pair]
+)
+def test_label_values_are_escaped_as_prometheus_client_escapes_them(value: str) -> None:
+    """exporter/exposition.py writes its own escaping (for speed); it must agree with the
+    library's, which is private API (prometheus_client.openmetrics.exposition._escape)."""
+    from prometheus_client.openmetrics import exposition as om
+
+    from exporter.exposition import escape
+
+    assert escape(value) == om._escape(value, om.ALLOWUTF8, om._is_legacy_labelname_rune)

@@ -28,7 +28,6 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.client import ApiError, Deadline, OnePinClient
-from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token
 from exporter.models import (
     DecodeError,
@@ -44,6 +43,7 @@ from exporter.models import (
     parse_workflow,
     parse_workflow_page,
 )
+from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.wiring import build_poller
@@ -377,7 +377,7 @@ def same(a: float, b: float) -> bool:
 def test_any_snapshot_renders_an_exposition_that_parses_with_exact_labels(
     snapshot: Snapshot, triggered_by: bool
 ) -> None:
-    text = Renderer(triggered_by).render(snapshot)
+    text = MetricsRenderer(triggered_by).render(snapshot)
     parsed = [s for f in text_string_to_metric_families(text) for s in f.samples]
     keys = [(s.name, tuple(sorted(s.labels.items()))) for s in parsed]
     assert len(keys) == len(set(keys)), "a series appears twice"
@@ -424,7 +424,7 @@ def test_any_snapshot_renders_an_exposition_that_parses_with_exact_labels(
 @settings(FAST, max_examples=40)
 @given(snapshot=snapshots())
 def test_the_openmetrics_exposition_parses_too(snapshot: Snapshot) -> None:
-    text = Renderer().render(snapshot, openmetrics=True) + "# EOF\n"
+    text = MetricsRenderer().render(snapshot, openmetrics=True) + "# EOF\n"
     families = list(parse_openmetrics(text))
     names = {f.name for f in families}
     if any(ws.workflows for ws in snapshot.workspaces):
@@ -443,7 +443,7 @@ def test_names_with_lone_surrogates_still_render_valid_utf8(name: str, wid: str)
     totals = WorkflowTotals({}, Histogram(RUN_DURATION_BUCKETS), 0.0, 0.0)
     wf = WorkflowSnapshot(id=wid, name=name, up=True, has_data=True, totals=totals)
     snapshot = Snapshot((WorkspaceSnapshot("prod", True, (wf,), ApiStats()),), 0.0)
-    body = b"".join(Renderer().chunks(snapshot))
+    body = b"".join(MetricsRenderer().chunks(snapshot))
     text = body.decode("utf-8")  # strict: a scraper rejects anything else
     info = [
         s

@@ -15,7 +15,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.client import ApiError, Deadline, OnePinClient
-from exporter.collector import Renderer
 from exporter.config import HttpSettings, Token, TokenError, parse_config
 from exporter.logs import RedactingFormatter
 from exporter.redact import (
@@ -27,6 +26,7 @@ from exporter.redact import (
     redactor_for,
     variants,
 )
+from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, landing_page
 from exporter.wiring import build_poller
 from tests.helpers import make_config, poll
@@ -301,7 +301,7 @@ def test_a_forging_error_body_gives_one_bounded_log_line_and_page_text(fmt: str)
         assert shown in json.loads(lines[0])["msg"]
     else:
         assert shown.replace("\\", "\\\\") in lines[0]  # and its backslashes by logfmt
-    page = landing_page(ServerState(config, 0.0, CollectorRegistry(), Renderer()), snapshot)
+    page = landing_page(ServerState(config, 0.0, CollectorRegistry(), MetricsRenderer()), snapshot)
     row = next(line for line in page.splitlines() if "HTTP 500" in line)
     assert len(row) < 800 and "\x1b" not in row and "\r" not in row
 

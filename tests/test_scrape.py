@@ -270,8 +270,9 @@ def test_workflow_without_run_status_counts_falls_back_to_runs_summary() -> None
 
 
 def test_unchanged_workflows_are_handed_over_as_the_same_snapshot_object() -> None:
-    # The collector caches rendered lines per snapshot object: an idle workflow must keep its
-    # object, and a changed one must get a new one (or the scrape would show stale values).
+    # The renderer keeps rendered lines per snapshot version: an idle workflow must keep its
+    # object and version, and a changed one must get a new one (or the scrape would show stale
+    # values).
     fake = FakeOnePin(standard_workspace())
     poller = poller_for(fake)
     first = {wf.id: wf for wf in poll(poller).workspaces[0].workflows}
@@ -282,6 +283,9 @@ def test_unchanged_workflows_are_handed_over_as_the_same_snapshot_object() -> No
     assert second["wf-completed"] is first["wf-completed"]
     assert second["wf-failed"] is not first["wf-failed"]
     assert second["wf-running"] is not first["wf-running"]  # its active run was polled
+    assert second["wf-idle"].version == first["wf-idle"].version != 0
+    for changed in ("wf-failed", "wf-running"):
+        assert second[changed].version not in {wf.version for wf in first.values()}
     text = exposition(poll(poller))
     assert value(text, "onepin_run_status", run_id="r-fail-2", status="running") == 1
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.collector import Renderer
 from exporter.models import KNOWN_PAUSE_REASONS, Run
+from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, landing_page
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
@@ -43,7 +43,7 @@ def render(*runs: Run, last: Run | None = None) -> str:
         active_runs=runs,
     )  # fmt: skip
     snapshot = Snapshot((WorkspaceSnapshot("prod", True, (wf,), ApiStats()),), 0.0)
-    return Renderer().render(snapshot)
+    return MetricsRenderer().render(snapshot)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def page_for(*runs: Run) -> str:
     totals = WorkflowTotals({}, Histogram(RUN_DURATION_BUCKETS), 0.0, 0.0)
     wf = WorkflowSnapshot("wf-1", "voices", True, True, totals, last_run=runs[-1], active_runs=runs)
     snapshot = Snapshot((WorkspaceSnapshot("prod", True, (wf,), ApiStats()),), 0.0)
-    state = ServerState(make_config(), 0.0, CollectorRegistry(), Renderer())
+    state = ServerState(make_config(), 0.0, CollectorRegistry(), MetricsRenderer())
     return landing_page(state, snapshot)
 
 
