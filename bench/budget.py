@@ -264,12 +264,14 @@ def steady(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -
         "bytes": len(last.text),
         "gzip_bytes": len(last.body),
         "peak_rss_mb": proc_rss_mb(pid, "VmHWM"),
+        "complete": sum(s.workflows_up == w and s.inside_deadline for s in polls),
     }
     f = size.figures["ours"]
     print(
         f"steady polls ({args.scrapes}): wall median {wall:.3f} s (bound L x ⌈min/conc⌉ "
         f"{bound:.3f} s, ratio {wall / bound:.2f}); calls {min(s.total for s in polls)}..{calls} "
-        f"against ⌈W/100⌉+A = {minimum} (ratio {calls / minimum:.3f}; {fmt_calls(last.calls)})"
+        f"against ⌈W/100⌉+A = {minimum} (ratio {calls / minimum:.3f}; {fmt_calls(last.calls)}); "
+        f"{f['complete']}/{len(polls)} complete (every workflow up, inside the deadline)"
     )
     print(
         f"  CPU per poll {cpu:.3f} s = {f['cpu_per_call_ms']:.3f} ms per API call; a scrape "
@@ -298,6 +300,7 @@ def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) ->
         "minimum": worst[3],
         "cpu": median([r[0].cpu for r in rows]),
         "wall": median([r[0].wall for r in rows]),
+        "complete": sum(r[0].workflows_up == size.w and r[0].inside_deadline for r in rows),
     }
     c = size.figures["churn"]
     limit = 1.1 * c["minimum"] + 2
@@ -306,7 +309,8 @@ def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) ->
         f"{c['started']} workflows with a new run per poll): worst {c['calls']} calls against "
         f"the churn minimum {c['minimum']} (ratio {c['calls'] / c['minimum']:.3f}; limit "
         f"1.1 x min + 2 = {limit:.0f}: {'met' if c['calls'] <= limit else 'MISSED'}; "
-        f"{fmt_calls(worst[0].calls)}); CPU per poll {c['cpu']:.3f} s, wall {c['wall']:.3f} s"
+        f"{fmt_calls(worst[0].calls)}); CPU per poll {c['cpu']:.3f} s, wall {c['wall']:.3f} s; "
+        f"{c['complete']}/{len(rows)} complete"
     )
 
 
@@ -468,15 +472,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for size in sizes:
         measure(size, args)
+        if args.json:  # after each size: a long run that fails later keeps what it measured
+            args.json.write_text(
+                json.dumps({"machine": machine(), "sizes": [vars(s) for s in sizes]}, indent=1)
+            )
     print()
     report_model(sizes, "ours", "ours, poll + render + gzip")
     report_model(sizes, "naive16", "naive, 16 threads")
     if not args.no_baseline:
         report_ratios(sizes)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"machine": machine(), "sizes": [vars(s) for s in sizes]}, indent=1)
-        )
     return 0
 
 
