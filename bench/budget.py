@@ -50,7 +50,6 @@ from tests.procs import Process, start_exporter, start_simulator
 
 TOKEN = "op_live_BenchBenchBenchBenchBenchBenchBe"
 SCRAPE_TIMEOUT = 10.0
-MAX_WARMUPS = 40
 BENCH = Path(__file__).resolve().parent
 
 
@@ -209,7 +208,9 @@ def cold_scrape(workdir: Path, api: str, args: argparse.Namespace, size: Size) -
     )
 
 
-def startup_and_warmup(url: str, api: str, pid: int, started: float, size: Size) -> None:
+def startup_and_warmup(
+    url: str, api: str, pid: int, started: float, size: Size, max_warmups: int
+) -> None:
     wait_ready(url, 600)
     took = time.perf_counter() - started
     calls = sim_stats(api)
@@ -218,7 +219,7 @@ def startup_and_warmup(url: str, api: str, pid: int, started: float, size: Size)
         f"({fmt_calls({k: v for k, v in calls.items() if v})})"
     )
     warmups: list[Scrape] = []
-    while len(warmups) < MAX_WARMUPS:
+    while len(warmups) < max_warmups:
         time.sleep(1.1)  # past min_interval: the scrape polls
         warmups.append(scrape(url, api, pid))
         if warmups[-1].workflows_up == size.w and warmups[-1].inside_deadline:
@@ -363,7 +364,7 @@ def measure(size: Size, args: argparse.Namespace) -> None:
             exporter, url = start_exporter(workdir, exporter_config(api, args.concurrency, 60))
             started = time.perf_counter()  # the start-up poll starts as the exporter listens
             pid = exporter.proc.pid
-            startup_and_warmup(url, api, pid, started, size)
+            startup_and_warmup(url, api, pid, started, size, args.max_warmups)
             steady(url, api, pid, args, size)
             if args.churn > 0:
                 churn(url, api, pid, args, size)
@@ -444,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--latency-ms", type=float, default=20.0)
     add("--concurrency", type=int, default=16, help="the exporter's http.max_concurrency")
     add("--scrapes", type=int, default=5, help="steady polls per size")
+    add("--max-warmups", type=int, default=40, help="scrapes to wait for a complete poll")
     add(
         "--churn",
         type=float,
