@@ -20,8 +20,9 @@ starts the simulator, then measures, every figure in the same run:
 - series and bytes per workflow of each exposition.
 
 Then a per-poll CPU model a·W + b·A fitted over the sizes (least squares; the sizes must not all
-have the same W/A), and ratios against the naive exporters, which hold on any machine since both
-sides ran on the same one, at the same time. The machine is named in the first line.
+have the same W/A), and ratios against the naive exporters: both sides ran on the same machine
+at about the same time, so the ratios carry over to other machines far better than the absolute
+figures do. The machine, and its load before and after each size, are printed.
 """
 
 from __future__ import annotations
