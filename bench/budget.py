@@ -311,11 +311,17 @@ def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) ->
     }
     c = size.figures["churn"]
     limit = 1.1 * c["minimum"] + 2
+    if c["calls"] > limit:
+        verdict = "MISSED"
+    elif worst[0].workflows_up == size.w and worst[0].inside_deadline:
+        verdict = "met"
+    else:  # fewer calls than the minimum, or about: the poll was cut before its work was done
+        verdict = "not judged, the poll was incomplete"
     print(
-        f"churn {args.churn:.0%} ({args.churn_polls} polls; {c['finished']} runs finished, "
+        f"churn {args.churn:.0%} ({args.churn_polls} poll(s); {c['finished']} runs finished, "
         f"{c['started']} workflows with a new run per poll): worst {c['calls']} calls against "
         f"the churn minimum {c['minimum']} (ratio {c['calls'] / c['minimum']:.3f}; limit "
-        f"1.1 x min + 2 = {limit:.0f}: {'met' if c['calls'] <= limit else 'MISSED'}; "
+        f"1.1 x min + 2 = {limit:.0f}: {verdict}; "
         f"{fmt_calls(worst[0].calls)}); CPU per poll {c['cpu']:.3f} s, wall {c['wall']:.3f} s; "
         f"{c['complete']}/{len(rows)} complete"
     )
