@@ -155,7 +155,7 @@ class AdminRoutes:
         return json_response([{"id": p.id, "name": p.name} for p in self.sim.model.profiles])
 
     async def churn(self, request: web.Request) -> web.Response:
-        """End a share of the active runs now and start as many on idle workflows.
+        """End a share of the active runs at the next second; start as many now on idle workflows.
 
         Body: ``share`` (0..1 of the active runs, rounded) or ``runs`` (a count). Only runs
         started explicitly (``--active-runs``, ``POST /_sim/runs``, earlier churn) end; the new
