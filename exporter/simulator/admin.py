@@ -12,11 +12,16 @@ from aiohttp import web
 from .clock import ManualClock
 from .errors import ApiError, not_found, validation_error
 from .names import PAUSE_REASONS
-from .plan import OUTCOMES
+from .plan import COMPLETED, OUTCOMES, RunPlan
+from .rng import derive
+from .schedule import DAY
 from .state import Simulator, error_response, json_response
 from .timefmt import iso
 
 ADMIN_PREFIX = "/_sim"
+_CHURN = 0x4348524E
+# Runs started by churn last as long as the benchmark shape's long runs: they stay active.
+CHURN_RUN_SECONDS = 2 * DAY
 
 AdminHandler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -53,6 +58,7 @@ def _int_field(
 class AdminRoutes:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
+        self._churns = 0
 
     def register(self, router: web.UrlDispatcher) -> None:
         routes: list[tuple[str, str, AdminHandler]] = [
@@ -62,6 +68,7 @@ class AdminRoutes:
             ("GET", "stats", self.get_stats),
             ("POST", "stats/reset", self.reset_stats),
             ("POST", "runs", self.start_run),
+            ("POST", "churn", self.churn),
             ("GET", "workflows", self.workflows),
         ]
         for method, path, handler in routes:
@@ -146,3 +153,43 @@ class AdminRoutes:
 
     async def workflows(self, request: web.Request) -> web.Response:
         return json_response([{"id": p.id, "name": p.name} for p in self.sim.model.profiles])
+
+    async def churn(self, request: web.Request) -> web.Response:
+        """End a share of the active runs at the next second; start as many now on idle workflows.
+
+        Body: ``share`` (0..1 of the active runs, rounded) or ``runs`` (a count). Only runs
+        started explicitly (``--active-runs``, ``POST /_sim/runs``, earlier churn) end; the new
+        runs go to workflows with no active run and other than those just ended, so that each
+        touched workflow has one change. Picks are seeded: the same calls give the same world."""
+        body = await _json_object(request)
+        share = body.get("share")
+        runs = _int_field(body, "runs", None, 0)
+        if (share is None) == (runs is None):
+            raise _bad("body", "give exactly one of share (0..1) or runs (a count)")
+        model, seed = self.sim.model, self.sim.config.seed
+        active = model.active_runs()
+        if runs is None:
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise _bad("share", "must be a number from 0 to 1")
+            runs = round(share * len(active))
+        self._churns += 1
+        busy = {plan.workflow for plan in active}
+        order = sorted(active, key=lambda p: derive(seed, _CHURN, self._churns, p.workflow))
+        finished: list[RunPlan] = []
+        for plan in order:
+            if len(finished) >= runs:
+                break
+            ended = model.finish_run(model.profiles[plan.workflow].id)
+            if ended is not None:
+                finished.append(ended)
+        idle = [p for p in model.profiles if p.index not in busy]
+        idle.sort(key=lambda p: derive(seed, _CHURN, self._churns, -1 - p.index))
+        started = [
+            model.start_run(p.id, outcome=COMPLETED, duration_seconds=CHURN_RUN_SECONDS)
+            for p in idle[: len(finished)]
+        ]
+
+        def runs_json(plans: list[RunPlan]) -> list[dict[str, str]]:
+            return [{"workflow_id": model.profiles[p.workflow].id, "run_id": p.id} for p in plans]
+
+        return json_response({"finished": runs_json(finished), "started": runs_json(started)})

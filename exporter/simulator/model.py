@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from .clock import Clock
-from .plan import COMPLETED, RUN_STATUSES, TERMINAL_STATUSES, RunPlan
+from .plan import CANCELLED, COMPLETED, RUN_STATUSES, TERMINAL_STATUSES, Pause, RunPlan
 from .rng import MAX_WORKFLOWS, Rng, RunIdCodec, derive
 from .schedule import (
     DAY,
@@ -472,6 +472,30 @@ class SimModel:
                 state.pieces.append(Segment(number + 1, plan.end + gap, state.interval))
             return plan
 
+    def finish_run(self, workflow_id: str) -> RunPlan | None:
+        """End the workflow's active explicit run at the next second (churn, for benchmarks):
+        completed if it has started by then, else cancelled while pending; a pause in force
+        ends with it. The next second, so that what was served for the current one stays true
+        (Get Run Status bodies are kept for the second). Returns the ended plan, or None when
+        the workflow has no active run started this way (natural runs keep their schedule)."""
+        index = self.workflow_index(workflow_id)
+        if index is None:
+            raise KeyError(workflow_id)
+        with self.session() as now:
+            pieces = self._states[index].pieces
+            for position, piece in enumerate(pieces):
+                if (
+                    isinstance(piece, RunPlan)
+                    and piece.created <= now
+                    and piece.status_at(now) not in TERMINAL_STATUSES
+                    and (piece.end is None or piece.end > now + 1)  # not ending already
+                ):
+                    ended = pieces[position] = _ended(piece, now + 1)
+                    if (index, piece.number) in self._cache:
+                        self._cache[(index, piece.number)] = ended
+                    return ended
+            return None
+
     def active_runs(self) -> list[RunPlan]:
         """Every run not yet terminal now (scans all workflows: for tests and tools)."""
         with self.session() as now:
@@ -481,3 +505,15 @@ class SimModel:
                 for plan in self.unsettled(index, now)
                 if plan.status_at(now) not in TERMINAL_STATUSES
             ]
+
+
+def _ended(plan: RunPlan, end: int) -> RunPlan:
+    """``plan`` ending at ``end`` (see ``SimModel.finish_run``)."""
+    if plan.start is None or plan.start >= end:
+        return replace(plan, start=None, end=end, outcome=CANCELLED, stop_step=0, pause=None)
+    pause = plan.pause
+    if pause is not None and pause.requested >= end:
+        pause = None
+    elif pause is not None and pause.resumed > end:
+        pause = Pause(pause.requested, min(pause.paused, end), end, pause.reason)
+    return replace(plan, end=end, outcome=COMPLETED, stop_step=plan.total_steps, pause=pause)
