@@ -28,6 +28,7 @@ from exporter.apierrors import (
     api_error,
     status_text,
 )
+from exporter.apistats import ApiStats
 from exporter.bodies import UndecodableBody, load_json
 from exporter.config import HttpSettings, Token
 from exporter.deadline import Clock, Deadline
@@ -54,7 +55,6 @@ from exporter.responses import (
     no_answer,
 )
 from exporter.retry import RETRY_STATUSES, asked_wait, blocks_key, next_wait
-from exporter.stats import ApiStats
 from exporter.transport import BodyTooLarge
 
 T = TypeVar("T")

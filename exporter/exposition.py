@@ -11,7 +11,7 @@ tests/test_label_escaping.py checks that they agree.
 
 from __future__ import annotations
 
-from exporter.stats import Histogram
+from exporter.apistats import Histogram
 
 INF = float("inf")
 

@@ -35,9 +35,9 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from exporter.apistats import RUN_DURATION_BUCKETS, Histogram
 from exporter.models import TERMINAL_STATUSES, Run
 from exporter.snapshot import WorkflowTotals
-from exporter.stats import RUN_DURATION_BUCKETS, Histogram
 
 RECENT_IDS = 32  # counted run ids remembered per workflow (and runs whose audio is due)
 MAX_GAPS = 16  # unseen ranges kept per workflow; beyond, the oldest is given up

@@ -13,9 +13,9 @@ import itertools
 from collections import defaultdict
 from collections.abc import Mapping
 
+from exporter.apistats import ApiStats
 from exporter.ledger import Ended
 from exporter.snapshot import WorkflowSnapshot
-from exporter.stats import ApiStats
 from exporter.workflowstate import PublishKey, WorkflowState
 
 _versions = itertools.count(1)  # 0 is left for snapshots made elsewhere (tests)

@@ -6,7 +6,7 @@ scrape to the next (idle workflows). The poller gives every workflow snapshot a 
 changes whenever anything in it changes; lines are kept by (workspace, workflow id, version).
 Version 0 means "not versioned" (a snapshot made by hand): its lines are made again every time.
 Settled workflows (no active run) are kept in groups, each family's lines of a group compressed
-once, as a segment that a gzipped response sends as it is (`exporter.gzipcache`); a group is made
+once, as a segment that a gzipped response sends as it is (`exporter.gzipbody`); a group is made
 again when one of its workflows changes. A workflow with an active run has its lines kept once its
 version outlived a poll; one that changed since the last poll (its run progressed) keeps only its
 up/info and totals lines while those stay the same, and its other lines are made family by family
@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from exporter.config import CollectionSettings
 from exporter.family import Family, WorkflowLines
-from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, plain_stream
+from exporter.gzipbody import CHUNK_BYTES, Piece, Segment, plain_stream
 from exporter.metrics import (
     AUDIO_TOTAL,
     CPU_TOTAL,
@@ -263,7 +263,7 @@ class MetricsRenderer:
 
     def pieces(self, snapshot: Snapshot, openmetrics: bool = False) -> Iterator[Piece]:
         """The snapshot's families, without `# EOF` (more may follow): byte chunks of about
-        CHUNK_BYTES, and kept segments (see `exporter.gzipcache`).
+        CHUNK_BYTES, and kept segments (see `exporter.gzipbody`).
 
         Pieces are made as they are asked for, so that a big exposition is never in memory
         twice: the server writes (and compresses) each piece before the next one is made. The

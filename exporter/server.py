@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from exporter.config import Config
 from exporter.deadline import scrape_deadline
-from exporter.gzipcache import Piece, gzip_stream, plain_stream
+from exporter.gzipbody import Piece, gzip_stream, plain_stream
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.poller import Poller
 from exporter.rendering import MetricsRenderer, body
@@ -74,7 +74,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     pieces, kind = render(snapshot, state, request.headers.get("Accept"))
     response = start_response(request, kind)
     if response.headers.get("Content-Encoding") == "gzip":
-        # Most of the body is kept compressed already (see exporter.gzipcache).
+        # Most of the body is kept compressed already (see exporter.gzipbody).
         chunks = gzip_stream(pieces)
     else:
         chunks = plain_stream(pieces)

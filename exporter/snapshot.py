@@ -1,12 +1,12 @@
-"""The poller's output: plain typed data, no Prometheus types. The collector renders it."""
+"""The poller's output: plain typed data, no Prometheus types. exporter/rendering.py renders it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from exporter.apistats import ApiStats, Histogram
 from exporter.models import Run
-from exporter.stats import ApiStats, Histogram
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from exporter.apistats import ApiStats
 from exporter.models import Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
-from exporter.stats import ApiStats
 
 # Workflows per page: 5,000 workflows would make a page of a few megabytes.
 PAGE_SIZE = 100

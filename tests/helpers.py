@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from exporter.config import Config, parse_config
-from exporter.gzipcache import gzip_stream, plain_stream
+from exporter.gzipbody import gzip_stream, plain_stream
 from exporter.poller import Poller
 from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, render

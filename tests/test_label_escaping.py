@@ -10,10 +10,10 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.models import Run
 from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
 from tests.helpers import exposition, make_config, poll, poller_for, series
 

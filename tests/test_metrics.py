@@ -16,16 +16,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.config import ConfigError
 from exporter.exposition import format_value, histogram
-from exporter.gzipcache import plain_stream
+from exporter.gzipbody import plain_stream
 from exporter.metrics import HEALTH_FAMILIES, PROCESS_GAUGES, WORKFLOW_FAMILIES, family_names
 from exporter.models import Run
 from exporter.reload import ReloadCollector, ReloadStatus
 from exporter.rendering import FamilyFilter, MetricsRenderer, body
 from exporter.sharding import Shard
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.helpers import make_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from exporter.apierrors import ApiError
+from exporter.apistats import ApiStats
 from exporter.client import Catalogue
 from exporter.config import CollectionSettings, Workspace
 from exporter.deadline import Deadline
 from exporter.models import Meta, Page, Pagination, Run, RunsSummary, Workflow
 from exporter.poller import Poller, WorkspacePoller
 from exporter.snapshot import WorkflowSnapshot, WorkspaceSnapshot
-from exporter.stats import ApiStats
 from tests.helpers import make_config
 
 META = Meta(None, None)

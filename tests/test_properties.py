@@ -27,6 +27,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.client import ApiError, Deadline, OnePinClient
 from exporter.config import HttpSettings, Token
 from exporter.models import (
@@ -45,7 +46,6 @@ from exporter.models import (
 )
 from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.wiring import build_poller
 from tests.fakeapi import API, TOKEN, FakeRun, FakeWorkflow, meta
 from tests.helpers import make_config, render_text

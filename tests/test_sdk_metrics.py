@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.models import KNOWN_PAUSE_REASONS, Run
 from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, landing_page
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from tests.fakeapi import FakeOnePin, FakeRun, FakeWorkflow
 from tests.helpers import exposition, make_config, poll, poller_for, samples, series, value
 

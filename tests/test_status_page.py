@@ -11,9 +11,9 @@ from collections import defaultdict
 import pytest
 import yaml
 
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.models import Run
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.status_page import StatusInput, render_status
 from exporter.status_view import (
     PAGE_SIZE,

@@ -13,10 +13,10 @@ import dataclasses
 
 import pytest
 
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 from exporter.models import Run
 from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
-from exporter.stats import RUN_DURATION_BUCKETS, ApiStats, Histogram
 
 
 def totals(finished: int = 0) -> WorkflowTotals:

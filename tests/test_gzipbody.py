@@ -15,11 +15,11 @@ import zlib
 
 import pytest
 
-from exporter.gzipcache import CHUNK_BYTES, Piece, Segment, gzip_stream, plain_stream
+from exporter.apistats import ApiStats
+from exporter.gzipbody import CHUNK_BYTES, Piece, Segment, gzip_stream, plain_stream
 from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkspaceSnapshot
-from exporter.stats import ApiStats
-from tests.test_collector import busy, run, totals, versioned
+from tests.test_rendering import busy, run, totals, versioned
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 4096, CHUNK_BYTES, 3 * CHUNK_BYTES + 5])
