@@ -1,0 +1,97 @@
+"""The configuration as people read it: the `--config.check` summary and README's key table.
+
+Both are made from the keys' declarations (exporter/settings.py), so a new key shows in both.
+Print README's table with `python -m exporter.configreport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import Field
+from typing import Any
+
+from exporter.configvalues import parse_duration
+from exporter.settings import Config, Key, Workspace, declared
+
+
+def _shown(settings: Any, prefix: str = "") -> list[str]:
+    """`key=value` of each key of a section that its declaration says to show."""
+    default = type(settings)()
+    parts: list[str] = []
+    for f, k in declared(type(settings)):
+        value = getattr(settings, f.name)
+        if k.summary == "own" or (k.summary == "set" and value == getattr(default, f.name)):
+            continue
+        if k.section is not None:
+            parts.extend(_shown(value, f"{prefix}{f.name}."))
+        else:
+            parts.append(f"{prefix}{f.name}={k.show(value)}")
+    return parts
+
+
+def _workspace(ws: Workspace) -> list[str]:
+    lines = [f"workspace {ws.name}: api_url={ws.api_url} credentials={ws.token.source}"]
+    if ws.workspace_id:
+        lines.append(f"  workspace_id={ws.workspace_id}")
+    if ws.workflows is not None:
+        lines.append(f"  workflows: {len(ws.workflows)} listed")
+        lines.extend(f"    - {w.id}" + (f" ({w.name})" if w.name else "") for w in ws.workflows)
+    else:
+        inc = ", ".join(p.pattern for p in ws.discovery.include) or "all"
+        exc = ", ".join(p.pattern for p in ws.discovery.exclude) or "none"
+        lines.append(f"  workflows: discovered (include: {inc}; exclude: {exc})")
+    return lines
+
+
+def describe(config: Config) -> str:
+    """A redacted, human-readable summary for --config.check."""
+    lines = [f"config {config.source} is valid"]
+    for ws in config.workspaces:
+        lines.extend(_workspace(ws))
+    for f, k in declared(Config):
+        if k.summary != "own":
+            lines.append(f"{f.name}: " + " ".join(_shown(getattr(config, f.name))))
+    return "\n".join(lines)
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _default_cell(f: Field[Any], k: Key) -> str:
+    if k.default_text is not None:
+        return k.default_text
+    if k.required:
+        return "required"
+    if f.default is None:
+        return "none"
+    if k.many:
+        return "`[]`"
+    if isinstance(f.default, bool):
+        return f"`{str(f.default).lower()}`"
+    if k.convert is parse_duration and isinstance(f.default, float):
+        return f"`{_duration_text(f.default)}`"
+    return f"`{f.default}`"
+
+
+def _rows(settings: type, prefix: str = "") -> list[str]:
+    rows = []
+    for f, k in declared(settings):
+        path = prefix + f.name + ("[]" if k.many and k.section is not None else "")
+        if k.section is not None and not k.one_row:
+            rows.extend(_rows(k.section, f"{path}."))
+            continue
+        names = " / ".join([f"`{path}`", *(f"`{name}`" for name in k.also)])
+        rows.append(f"| {names} | {_default_cell(f, k)} | {k.help} |")
+    return rows
+
+
+def reference_table() -> str:
+    """README's table of every configuration key: its path, default and meaning."""
+    return "\n".join(["| Key | Default | Meaning |", "|---|---|---|", *_rows(Config)])
+
+
+if __name__ == "__main__":
+    print(reference_table())
