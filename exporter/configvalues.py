@@ -7,7 +7,7 @@ Each takes the YAML value and returns the typed one, or raises ValueError with w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,18 +32,25 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def _positive_int(low: int, high: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
+@dataclass(frozen=True, slots=True)
+class IntBetween:
+    """Reads an integer from `low` to `high`; a string of digits is read as one.
+
+    A class, not a closure: a key's reader is made when its declaration is, and its method is
+    then the code that runs at each load (which mutation testing needs to reach)."""
+
+    low: int
+    high: int
+
+    def __call__(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().isdigit():
                 value = int(value)
             else:
                 raise ValueError("")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
+        if not self.low <= value <= self.high:
+            raise ValueError(f"must be between {self.low} and {self.high}")
         return int(value)
-
-    return convert
 
 
 def _bool(value: Any) -> bool:
