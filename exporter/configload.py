@@ -28,10 +28,6 @@ from exporter.yamltree import ConfigError, _Checker, _convert, _items, _Node
 S = TypeVar("S")
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
 def _required(settings: type) -> frozenset[str]:
     return frozenset(f.name for f, k in declared(settings) if k.required)
 
@@ -61,20 +57,19 @@ def read_section(c: _Checker, node: _Node | None, path: str, settings: type[S]) 
     if m is None:
         return default
     values = {
-        f.name: read_key(c, m.get(f.name), _join(path, f.name), k, getattr(default, f.name))
+        f.name: read_key(c, m.get(f.name), f"{path}.{f.name}", k, getattr(default, f.name))
         for f, k in declared(settings)
     }
     for f, k in declared(settings):
         problem = k.check(values[f.name]) if k.check is not None else None
         if problem is not None:
-            c.error(_join(path, f.name), m.get(f.name), problem)
+            c.error(f"{path}.{f.name}", m.get(f.name), problem)
     return settings(**values)
 
 
-def _read(
-    c: _Checker, m: dict[str, _Node], path: str, settings: type, name: str, default: Any
-) -> Any:
-    return read_key(c, m.get(name), f"{path}.{name}", _key(settings, name), default)
+def _read(c: _Checker, m: dict[str, _Node], path: str, settings: type, name: str) -> Any:
+    """A key of a mapping read by its section's own code; None when absent or unreadable."""
+    return read_key(c, m.get(name), f"{path}.{name}", _key(settings, name), None)
 
 
 def _token(
@@ -118,8 +113,8 @@ def _workflows(c: _Checker, node: _Node | None, path: str) -> tuple[WorkflowRef,
         wm = c.mapping(wnode, wpath, yaml_names(WorkflowRef), _required(WorkflowRef))
         if wm is None:
             continue
-        wid = _read(c, wm, wpath, WorkflowRef, "id", "")
-        wname = _read(c, wm, wpath, WorkflowRef, "name", None)
+        wid = _read(c, wm, wpath, WorkflowRef, "id")
+        wname = _read(c, wm, wpath, WorkflowRef, "name")
         if wid:
             refs.append(WorkflowRef(wid, wname))
     return tuple(refs)
@@ -129,10 +124,10 @@ def _workspace(c: _Checker, node: _Node, path: str, base_dir: Path) -> Workspace
     m = c.mapping(node, path, yaml_names(Workspace), _required(Workspace))
     if m is None:
         return None
-    name = _read(c, m, path, Workspace, "name", "")
-    api_url = _read(c, m, path, Workspace, "api_url", "")
+    name = _read(c, m, path, Workspace, "name")
+    api_url = _read(c, m, path, Workspace, "api_url")
     token = _token(c, m, node, path, base_dir)
-    workspace_id = _read(c, m, path, Workspace, "workspace_id", None)
+    workspace_id = _read(c, m, path, Workspace, "workspace_id")
     workflows = _workflows(c, m.get("workflows"), f"{path}.workflows")
     discovery = read_section(c, m.get("discovery"), f"{path}.discovery", Discovery)
     if workflows is not None and (discovery.include or discovery.exclude):

@@ -7,19 +7,20 @@ Print README's table with `python -m exporter.configreport`.
 from __future__ import annotations
 
 from dataclasses import Field
-from typing import Any
+from typing import Any, cast
 
-from exporter.configvalues import parse_duration
+from exporter.configvalues import duration_text, parse_duration
 from exporter.settings import Config, Key, Workspace, declared
 
 
 def _shown(settings: Any, prefix: str = "") -> list[str]:
-    """`key=value` of each key of a section that its declaration says to show."""
+    """`key=value` of each key of a section that its declaration says to show (the sections of
+    `Config` whose lines are their own are left to `describe`)."""
     default = type(settings)()
     parts: list[str] = []
     for f, k in declared(type(settings)):
         value = getattr(settings, f.name)
-        if k.summary == "own" or (k.summary == "set" and value == getattr(default, f.name)):
+        if k.summary == "set" and value == getattr(default, f.name):
             continue
         if k.section is not None:
             parts.extend(_shown(value, f"{prefix}{f.name}."))
@@ -53,13 +54,6 @@ def describe(config: Config) -> str:
     return "\n".join(lines)
 
 
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
 def _default_cell(f: Field[Any], k: Key) -> str:
     if k.default_text is not None:
         return k.default_text
@@ -71,8 +65,8 @@ def _default_cell(f: Field[Any], k: Key) -> str:
         return "`[]`"
     if isinstance(f.default, bool):
         return f"`{str(f.default).lower()}`"
-    if k.convert is parse_duration and isinstance(f.default, float):
-        return f"`{_duration_text(f.default)}`"
+    if k.convert is parse_duration:
+        return f"`{duration_text(cast(float, f.default))}`"
     return f"`{f.default}`"
 
 

@@ -32,6 +32,14 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def duration_text(seconds: float) -> str:
+    """A duration as it is best written in a config: in the largest unit that divides it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class IntBetween:
     """Reads an integer from `low` to `high`; a string of digits is read as one.

@@ -16,8 +16,10 @@ from exporter.config import (
     MetricSelection,
     describe,
     parse_config,
+    parse_duration,
     reference_table,
 )
+from exporter.configvalues import duration_text
 from exporter.settings import key_paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +57,7 @@ EVERY: dict[str, Any] = {
         "max_duration": "17s",
         "runs_summary": False,
         "triggered_by_label": True,
-        "metrics": {"include": ["onepin_.*"], "exclude": ["onepin_run_.*"]},
+        "metrics": {"include": ["onepin_.*", "up"], "exclude": ["onepin_run_.*"]},
     },
 }
 # What --config.check shows of each key of EVERY.
@@ -87,7 +89,7 @@ SHOWN = {
     "collection.runs_summary": " runs_summary=false ",
     "collection.triggered_by_label": " triggered_by_label=true ",
     "collection.metrics": " metrics.",
-    "collection.metrics.include": " metrics.include=['onepin_.*'] ",
+    "collection.metrics.include": " metrics.include=['onepin_.*', 'up'] ",
     "collection.metrics.exclude": " metrics.exclude=['onepin_run_.*']",
 }
 
@@ -269,3 +271,27 @@ def test_a_misshapen_metric_selection_is_a_clear_error(metrics: str, problem: st
     with pytest.raises(ConfigError) as err:
         parse_config(text, "c.yaml")
     assert err.value.problems == [f"c.yaml:3: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.5, "0.5s"),
+        (10.0, "10s"),
+        (59.0, "59s"),
+        (60.0, "1m"),
+        (90.0, "90s"),
+        (300.0, "5m"),
+        (3600.0, "1h"),
+        (3660.0, "61m"),
+        (7200.0, "2h"),
+        (86400.0, "1d"),
+        (86401.0, "86401s"),
+        (172800.0, "2d"),
+    ],
+)
+def test_readme_writes_a_default_duration_in_its_largest_whole_unit(
+    seconds: float, text: str
+) -> None:
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == seconds  # what a config with that text reads
