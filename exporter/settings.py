@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from exporter.apitoken import Token
 from exporter.configvalues import (
@@ -47,7 +47,7 @@ class Key:
     also: tuple[str, ...] = ()  # further YAML names it is read from (token_file)
     # --config.check shows it: "always", "set" (when not the default) or "own" (its section's
     # lines in exporter/configreport.py show it).
-    summary: str = "always"
+    summary: Literal["always", "set", "own"] = "always"
     show: Callable[[Any], str] = str
     one_row: bool = False  # README documents the entries of this list in one row
 
