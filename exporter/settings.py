@@ -52,17 +52,11 @@ class Key:
     one_row: bool = False  # README documents the entries of this list in one row
 
 
-def declaration(f: Field[Any]) -> Key | None:
-    found = f.metadata.get(KEY)
-    return found if isinstance(found, Key) else None
-
-
 def declared(settings: type) -> Iterator[tuple[Field[Any], Key]]:
-    """The fields of `settings` that are keys, in their order."""
+    """The fields of `settings` that are keys (made by `key`), in their order."""
     for f in fields(settings):
-        k = declaration(f)
-        if k is not None:
-            yield f, k
+        if KEY in f.metadata:
+            yield f, f.metadata[KEY]
 
 
 def yaml_names(settings: type) -> set[str]:
