@@ -1,4 +1,4 @@
-"""The typed models of OnePin API responses (exporter/responses.py makes them).
+"""The typed models of OnePin API responses (exporter/responsereaders.py makes them).
 
 Frozen values: what the API said, as far as it could be read; a field that could not be read is
 None, with why in `problems`.

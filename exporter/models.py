@@ -3,7 +3,7 @@
 The public face of three modules, so that importers need not know how the work is divided:
 `fieldreaders` reads one field leniently (numbers as strings, times in seconds or milliseconds,
 open statuses) and records what it could not read; `apimodels` holds the frozen models;
-`responses` reads whole responses (pages, run status, runs summary, error bodies) into them.
+`responsereaders` reads whole responses (pages, run status, runs summary, error bodies) into them.
 """
 
 from exporter.apimodels import (
@@ -26,7 +26,7 @@ from exporter.fieldreaders import (
     DecodeError,
     parse_time,
 )
-from exporter.responses import (
+from exporter.responsereaders import (
     SUMMARY_STATUSES,
     parse_error_message,
     parse_meta,
