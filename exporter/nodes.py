@@ -21,20 +21,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .models import (
+from exporter.apimodels import Meta
+from exporter.fieldreaders import (
     DecodeError,
-    Meta,
     _count,
-    _data,
     _obj,
     _opt_text,
     _problems,
     _req_str,
     _status,
     _time,
-    parse_meta,
 )
-from .redact import MESSAGE_LIMIT, Redactor
+from exporter.redact import MESSAGE_LIMIT, Redactor
+from exporter.responsereaders import _data, parse_meta
 
 FAILED = "failed"
 RUNNING = "running"

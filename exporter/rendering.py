@@ -18,7 +18,6 @@ the triggered_by label); other options need another renderer.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
-from exporter.config import CollectionSettings
+from exporter.config import CollectionSettings, MetricSelection
 from exporter.family import Family, WorkflowLines
 from exporter.gzipbody import CHUNK_BYTES, Piece, Segment, plain_stream
 from exporter.metrics import (
@@ -50,33 +49,19 @@ T = TypeVar("T")
 EOF = b"# EOF\n"
 
 
-@dataclass(frozen=True, slots=True)
-class FamilyFilter:
-    """An allow list and a deny list of family names, as regexes that match a whole name
-    (kube-state-metrics' --metric-allowlist/--metric-denylist): the deny list wins, an empty
-    allow list allows every family."""
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-    def allows(self, name: str) -> bool:
-        if any(re.fullmatch(pattern, name) for pattern in self.exclude):
-            return False
-        return not self.include or any(re.fullmatch(pattern, name) for pattern in self.include)
-
-    def select(self, families: Sequence[Family[T]]) -> tuple[Family[T], ...]:
-        return tuple(f for f in families if self.allows(f.name))
+def selected(selection: MetricSelection, families: Sequence[Family[T]]) -> tuple[Family[T], ...]:
+    """The families `collection.metrics` lets through, in their order."""
+    return tuple(f for f in families if selection.selects(f.name))
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     triggered_by_label: bool = False
-    families: FamilyFilter = field(default_factory=FamilyFilter)
+    families: MetricSelection = field(default_factory=MetricSelection)
 
     @classmethod
     def of(cls, collection: CollectionSettings) -> RenderOptions:
-        metrics = collection.metrics
-        return cls(collection.triggered_by_label, FamilyFilter(metrics.include, metrics.exclude))
+        return cls(collection.triggered_by_label, collection.metrics)
 
 
 # Families whose lines depend on little of a workflow's snapshot, kept while an active run
@@ -165,11 +150,13 @@ class MetricsRenderer:
     members with the same versions; a change makes the group again.
     """
 
-    def __init__(self, triggered_by_label: bool = False, families: FamilyFilter | None = None):
-        self.options = RenderOptions(triggered_by_label, families or FamilyFilter())
+    def __init__(self, triggered_by_label: bool = False, families: MetricSelection | None = None):
+        self.options = RenderOptions(triggered_by_label, families or MetricSelection())
         # An excluded family costs nothing: it is never made.
-        self.health = self.options.families.select(HEALTH_FAMILIES)
-        self.families: tuple[WorkflowFamily, ...] = self.options.families.select(WORKFLOW_FAMILIES)
+        self.health = selected(self.options.families, HEALTH_FAMILIES)
+        self.families: tuple[WorkflowFamily, ...] = selected(
+            self.options.families, WORKFLOW_FAMILIES
+        )
         self._up_info = tuple(i for i, f in enumerate(self.families) if f in UP_INFO)
         self._totals = tuple(i for i, f in enumerate(self.families) if f in TOTALS)
         self._cache: dict[tuple[str, str], _Cached] = {}
@@ -316,13 +303,13 @@ class MetricsRenderer:
 
 
 class _Selected(Collector):
-    """The families of a registry that a FamilyFilter allows."""
+    """The families of a registry that `collection.metrics` lets through."""
 
-    def __init__(self, registry: Collector, families: FamilyFilter) -> None:
+    def __init__(self, registry: Collector, families: MetricSelection) -> None:
         self._registry, self._families = registry, families
 
     def collect(self) -> Iterable[Metric]:
-        return (m for m in self._registry.collect() if self._families.allows(m.name))
+        return (m for m in self._registry.collect() if self._families.selects(m.name))
 
 
 def _own(registry: Collector, openmetrics: bool) -> bytes:
@@ -342,7 +329,7 @@ def body(
 ) -> Iterator[Piece]:
     """The whole exposition: the registry's families, the snapshot's, and OpenMetrics' `# EOF`."""
     families = renderer.options.families
-    selected = _Selected(registry, families) if families != FamilyFilter() else registry
+    selected = _Selected(registry, families) if families != MetricSelection() else registry
     yield _own(selected, openmetrics)
     yield from renderer.pieces(snapshot, openmetrics)
     if openmetrics:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from .models import _problems, _show
+from exporter.fieldreaders import _problems, _show
 
 DEFAULT_TIMEZONE = "UTC"
 # How long after an expected time a run may be created before the fire counts as missed.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,15 @@ def actual(config: Config, key: str) -> Any:
     return node
 
 
+def leaves(settings: type, prefix: str) -> Iterator[str]:
+    """The paths of a section's settings, into the sections it holds (`collection.metrics.*`)."""
+    for f in dataclasses.fields(settings):
+        if dataclasses.is_dataclass(f.default):
+            yield from leaves(type(f.default), f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name
+
+
 def test_the_table_was_found() -> None:
     assert "http.max_retries" in DOCUMENTED and "collection.min_interval" in DOCUMENTED
 
@@ -98,12 +108,10 @@ def test_the_table_was_found() -> None:
     ("section", "settings"), [("http", HttpSettings), ("collection", CollectionSettings)]
 )
 def test_every_setting_has_a_documented_default(section: str, settings: type) -> None:
-    fields = {f"{section}.{f.name}" for f in dataclasses.fields(settings)}
-    # A nested setting (collection.metrics) is documented as its keys (.include / .exclude).
-    rows = {".".join(k.split(".")[:2]) for k in DOCUMENTED if k.startswith(f"{section}.")}
-    missing = fields - rows
+    fields = set(leaves(settings, f"{section}."))
+    missing = fields - DOCUMENTED.keys()
     assert not missing, f"README's configuration table has no row for {sorted(missing)}"
-    assert rows <= fields
+    assert {k for k in DOCUMENTED if k.startswith(f"{section}.")} <= fields
 
 
 def test_every_workspace_key_has_a_row() -> None:
@@ -155,11 +163,14 @@ def test_the_example_config_shows_the_documented_defaults(monkeypatch: pytest.Mo
         section, _, name = key.partition(".")
         if section not in ("http", "collection"):
             continue
-        node = raw.get(section) or {}
-        *parents, name = name.split(".")  # collection.metrics.include: in metrics
+        *parents, leaf = name.split(".")  # collection.metrics.include: under `metrics:`
+        given = raw.get(section) or {}
         for parent in parents:
-            node = node.get(parent) or {}
-        if name in node:
+            given = given.get(parent) or {}
+        if leaf in given:
             assert actual(example, key) == expected(cell), f"{key} in config.example.yaml"
         else:
-            assert re.search(rf"^\s*# {name}:", text, re.M), f"{key} not in config.example.yaml"
+            shown = "".join(rf"^\s*#\s*{p}:\n(?:.*\n)*?" for p in parents) + (
+                rf"^\s*#\s+{leaf}:" if parents else rf"^\s*# {leaf}:"
+            )
+            assert re.search(shown, text, re.M), f"{key} not in config.example.yaml"

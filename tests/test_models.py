@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter import models
+from exporter import fieldreaders, models
 from exporter.models import (
     MAX_INT,
     DecodeError,
@@ -79,7 +79,7 @@ def via_list(**changes: Any) -> Run:
 def _no_remembered_times(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test parses its times itself: a time remembered from another test would not run
     the parsing (nor any planted bug in it)."""
-    monkeypatch.setattr(models, "_TIMES", {})
+    monkeypatch.setattr(fieldreaders, "_TIMES", {})
 
 
 PARSE: dict[str, Callable[..., Run]] = {"get_run_status": via_status, "list_runs": via_list}

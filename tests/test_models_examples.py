@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from exporter import models
+from exporter import fieldreaders
 from exporter.models import (
     DecodeError,
     Meta,
@@ -39,7 +39,7 @@ META = {"request_id": "req-1", "timestamp": NOW}
 @pytest.fixture(autouse=True)
 def fresh_time_memo(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test parses its times itself, not from what an earlier test left in the memo."""
-    monkeypatch.setattr(models, "_TIMES", {})
+    monkeypatch.setattr(fieldreaders, "_TIMES", {})
 
 
 def error_of(parse: Any, *args: Any) -> str:
@@ -90,13 +90,13 @@ def test_a_time_without_offset_is_utc_whatever_the_machine_zone() -> None:
 
 
 def test_the_time_memo_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "TIME_MEMO_SIZE", 3)
-    monkeypatch.setattr(models, "_TIMES", {})
+    monkeypatch.setattr(fieldreaders, "TIME_MEMO_SIZE", 3)
+    monkeypatch.setattr(fieldreaders, "_TIMES", {})
     for second in range(3):
         parse_time(f"2026-11-29T12:00:0{second}Z")
-    assert len(models._TIMES) == 3
+    assert len(fieldreaders._TIMES) == 3
     assert parse_time("2026-11-29T12:00:09Z") == NOW_TS + 9
-    assert models._TIMES == {"2026-11-29T12:00:09Z": NOW_TS + 9}
+    assert fieldreaders._TIMES == {"2026-11-29T12:00:09Z": NOW_TS + 9}
 
 
 # --- workflows ----------------------------------------------------------------------------------
