@@ -29,6 +29,27 @@ RUN_DURATION_BUCKETS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """A run behind a sample (OpenMetrics exemplar): its id and number, the value it added, and
+    when it ended (None: not known)."""
+
+    run_id: str
+    run_number: int
+    value: float
+    timestamp: float | None = None
+
+    def newer_than(self, other: Exemplar | None) -> bool:
+        """Whether this run ended after `other` (ties: the higher run number; a run with no end
+        time is older than one with): an exemplar shows the most recently ended run counted."""
+        if other is None:
+            return True
+        mine, theirs = self.timestamp, other.timestamp
+        if mine != theirs:
+            return theirs is None or (mine is not None and mine > theirs)
+        return self.run_number >= other.run_number
+
+
 @dataclass(slots=True)
 class Histogram:
     """Cumulative-on-read histogram: `counts[i]` is the number of observations in bucket i."""
@@ -42,12 +63,14 @@ class Histogram:
         if not self.counts:
             self.counts = [0] * len(self.bounds)
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float) -> int:
+        """Counts `value`; returns its bucket's index (len(bounds): the +Inf bucket)."""
         i = bisect.bisect_left(self.bounds, value)
         if i < len(self.counts):
             self.counts[i] += 1
         self.sum += value
         self.count += 1
+        return i
 
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, cumulative count) pairs, ending with +Inf."""

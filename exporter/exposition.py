@@ -7,13 +7,21 @@ Written here rather than taken from prometheus_client, for speed and for stable 
 hundreds of thousands of values). prometheus_client's label value escaping is private
 (`openmetrics.exposition._escape`); `escape` below is the same three replacements, and
 tests/test_label_escaping.py checks that they agree.
+
+Exemplars (OpenMetrics only) follow their sample:
+`… 3.0 # {run_id="r",run_number="7"} 123.4 1767225600.0`.
 """
 
 from __future__ import annotations
 
-from exporter.apistats import Histogram
+import math
+from collections.abc import Sequence
+
+from exporter.apistats import Exemplar, Histogram
 
 INF = float("inf")
+# The OpenMetrics bound of an exemplar's label set: names and values, in UTF-8 characters.
+EXEMPLAR_LABEL_CHARS = 128
 
 
 def format_value(value: float) -> str:
@@ -40,8 +48,22 @@ def header(name: str, kind: str, help_text: str, openmetrics: bool) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
 
 
-def line(sample: str, labels: str, value: float) -> str:
-    return f"{sample}{{{labels}}} {format_value(value)}\n"
+def exemplar(ex: Exemplar | None) -> str:
+    """The exemplar written after a sample, "" for none. A run id too long for the label set's
+    bound is left out (the run number, with the sample's labels, still names the run)."""
+    if ex is None:
+        return ""
+    number = str(ex.run_number)
+    labels = f'run_number="{number}"'
+    if len("run_id") + len(ex.run_id) + len("run_number") + len(number) <= EXEMPLAR_LABEL_CHARS:
+        labels = f'run_id="{escape(ex.run_id)}",{labels}'
+    at = ex.timestamp
+    stamp = "" if at is None or not math.isfinite(at) else f" {format_value(at)}"
+    return f" # {{{labels}}} {format_value(ex.value)}{stamp}"
+
+
+def line(sample: str, labels: str, value: float, ex: Exemplar | None = None) -> str:
+    return f"{sample}{{{labels}}} {format_value(value)}{exemplar(ex)}\n"
 
 
 def one_of(
@@ -57,12 +79,18 @@ def one_of(
     return "".join(lines)
 
 
-def histogram(name: str, labels: str, hist: Histogram) -> str:
-    """A histogram's lines; every histogram here has labels (workspace at least)."""
+def histogram(
+    name: str, labels: str, hist: Histogram, exemplars: Sequence[Exemplar | None] = ()
+) -> str:
+    """A histogram's lines, with each bucket's exemplar where `exemplars` (one per bucket, +Inf
+    last) has one; every histogram here has labels (workspace at least)."""
     lines = [
         f'{name}_bucket{{{labels},le="{format_value(b)}"}} {format_value(n)}\n'
         for b, n in hist.cumulative()
     ]
+    for i, ex in enumerate(exemplars):
+        if ex is not None:
+            lines[i] = lines[i][:-1] + exemplar(ex) + "\n"
     lines.append(f"{name}_count{{{labels}}} {format_value(hist.count)}\n")
     lines.append(f"{name}_sum{{{labels}}} {format_value(hist.sum)}\n")
     return "".join(lines)

@@ -62,12 +62,16 @@ class RunGauge:
 
 
 class WorkflowLines:
-    """One workflow's snapshot, with the label strings that its samples share."""
+    """One workflow's snapshot, with the label strings that its samples share, and whether its
+    samples carry exemplars (OpenMetrics)."""
 
-    __slots__ = ("base", "last_run", "runs", "wf")
+    __slots__ = ("base", "exemplars", "last_run", "runs", "wf")
 
-    def __init__(self, workspace: str, wf: WorkflowSnapshot, triggered_by: bool) -> None:
+    def __init__(
+        self, workspace: str, wf: WorkflowSnapshot, triggered_by: bool, exemplars: bool = False
+    ) -> None:
         self.wf = wf
+        self.exemplars = exemplars
         self.base = (
             f'workspace="{escape(workspace)}",workflow_id="{escape(wf.id)}",'
             f'workflow_name="{escape(wf.name)}"'

@@ -24,8 +24,12 @@ API shows. It remembers, per workflow:
   forward) of any record seen, history included, with when it ended (`ended_at`).
 
 The first listing of a workflow only sets the mark: what is finished then is history, as after a
-restart, and is not counted. Counted values are taken defensively: a negative, NaN or infinite
-token cost, CPU time or duration adds nothing, so a counter never goes down.
+restart, and is not counted. Each counted run is offered as the exemplar of its status's finished
+counter and of its duration's bucket (`Totals.exemplars`): each keeps the run that ended last,
+not the one counted last, so that paging back to older runs, or runs counted in one poll in any
+order, never replace a recent run with an older one (an operator clicking from a slow bucket
+wants a recent run of that bucket). Counted values are taken defensively: a negative, NaN or
+infinite token cost, CPU time or duration adds nothing, so a counter never goes down.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from exporter.apistats import RUN_DURATION_BUCKETS, Histogram
+from exporter.apistats import RUN_DURATION_BUCKETS, Exemplar, Histogram
 from exporter.models import TERMINAL_STATUSES, Run
 from exporter.snapshot import WorkflowTotals
 
@@ -84,14 +88,26 @@ class Totals:
     token_cost: float = 0.0
     cpu_seconds: float = 0.0
     delivered_audio_seconds: float = 0.0
+    # The run each status's counter and each duration bucket (+Inf last) shows as exemplar.
+    finished_exemplars: dict[str, Exemplar] = field(default_factory=dict)
+    duration_exemplars: list[Exemplar | None] = field(
+        default_factory=lambda: [None] * (len(RUN_DURATION_BUCKETS) + 1)
+    )
     frozen: WorkflowTotals | None = None
 
     def count(self, run: Run) -> None:
         self.frozen = None
         self.finished[run.status] = self.finished.get(run.status, 0) + 1
+        at = ended_at(run)
+        exemplar = Exemplar(run.id, run.run_number, 1.0, at)
+        if exemplar.newer_than(self.finished_exemplars.get(run.status)):
+            self.finished_exemplars[run.status] = exemplar
         duration = addable(run.duration())
         if duration is not None:
-            self.duration.observe(duration)
+            i = self.duration.observe(duration)
+            exemplar = Exemplar(run.id, run.run_number, duration, at)
+            if exemplar.newer_than(self.duration_exemplars[i]):
+                self.duration_exemplars[i] = exemplar
         self.token_cost += addable(run.token_cost) or 0.0
         self.cpu_seconds += addable(run.usage_value("cpu_seconds")) or 0.0
         self.add_audio(run)
@@ -110,6 +126,8 @@ class Totals:
                 self.token_cost,
                 self.cpu_seconds,
                 self.delivered_audio_seconds,
+                dict(self.finished_exemplars),
+                tuple(self.duration_exemplars),
             )
         return self.frozen
 

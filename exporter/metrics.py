@@ -218,14 +218,22 @@ def _last_failure(x: WorkflowLines) -> str:
 
 def _finished(x: WorkflowLines) -> str:
     finished = x.wf.totals.finished
+    exemplars = x.wf.totals.finished_exemplars if x.exemplars else {}
     return "".join(
-        line(FINISHED.sample, f'{x.base},status="{escape(status)}"', float(finished.get(status, 0)))
+        line(
+            FINISHED.sample,
+            f'{x.base},status="{escape(status)}"',
+            float(finished.get(status, 0)),
+            exemplars.get(status),
+        )
         for status in sorted({*TERMINAL_STATUSES, *finished})
     )
 
 
 def _run_duration(x: WorkflowLines) -> str:
-    return histogram(RUN_DURATION.name, x.base, x.wf.totals.duration)
+    totals = x.wf.totals
+    exemplars = totals.duration_exemplars if x.exemplars else ()
+    return histogram(RUN_DURATION.name, x.base, totals.duration, exemplars)
 
 
 def _token_total(x: WorkflowLines) -> str:

@@ -10,9 +10,10 @@ once, as a segment that a gzipped response sends as it is (`exporter.gzipbody`);
 again when one of its workflows changes. A workflow with an active run has its lines kept once its
 version outlived a poll; one that changed since the last poll (its run progressed) keeps only its
 up/info and totals lines while those stay the same, and its other lines are made family by family
-as the chunks are made, then dropped. The sample lines are the same in the Prometheus text format
-and in OpenMetrics (so the format is not part of the key); only the family headers and the
-`# EOF` trailer differ. A renderer serves one set of options (`RenderOptions`: which families,
+as the chunks are made, then dropped. OpenMetrics adds exemplars to the lines of the totals (and
+has its own family headers and `# EOF` trailer), so each format has its own cache (`_Store`): a
+scraper uses one format, so only one fills, and the text format's bytes and cost stay what they
+were without exemplars. A renderer serves one set of options (`RenderOptions`: which families,
 the triggered_by label); other options need another renderer.
 """
 
@@ -131,6 +132,20 @@ class _Group:
 
 
 @dataclass(slots=True)
+class _Store:
+    """What a renderer keeps for one exposition format."""
+
+    exemplars: bool
+    cache: dict[tuple[str, str], _Cached] = field(default_factory=dict)
+    groups: dict[int, _Group] = field(default_factory=dict)
+    group_count: int = 0
+    # The last snapshot rendered: a scrape of another one counts as a poll (only to decide
+    # what to keep, never what to show).
+    snapshot: Snapshot | None = None
+    polls: int = 0
+
+
+@dataclass(slots=True)
 class _Plan:
     """What a scrape sends, once the cache is up to date: the groups, and each unsettled
     workflow's parts with what makes the missing ones (None when none are missing)."""
@@ -159,13 +174,8 @@ class MetricsRenderer:
         )
         self._up_info = tuple(i for i, f in enumerate(self.families) if f in UP_INFO)
         self._totals = tuple(i for i, f in enumerate(self.families) if f in TOTALS)
-        self._cache: dict[tuple[str, str], _Cached] = {}
-        self._groups: dict[int, _Group] = {}
-        self._group_count = 0
-        # The last snapshot rendered: a scrape of another one counts as a poll (only to decide
-        # what to keep, never what to show).
-        self._snapshot: Snapshot | None = None
-        self._polls = 0
+        # Per format: the text format's, OpenMetrics' (with exemplars).
+        self._stores = (_Store(exemplars=False), _Store(exemplars=True))
 
     @classmethod
     def of(cls, collection: CollectionSettings) -> MetricsRenderer:
@@ -176,17 +186,18 @@ class MetricsRenderer:
     def triggered_by_label(self) -> bool:
         return self.options.triggered_by_label
 
-    def _lines(self, workspace: str, wf: WorkflowSnapshot) -> WorkflowLines:
-        return WorkflowLines(workspace, wf, self.options.triggered_by_label)
+    def _lines(self, store: _Store, workspace: str, wf: WorkflowSnapshot) -> WorkflowLines:
+        return WorkflowLines(workspace, wf, self.options.triggered_by_label, store.exemplars)
 
     def _make(self, lines: WorkflowLines, indices: Iterable[int]) -> dict[int, bytes]:
         return {i: _encode(self.families[i].samples(lines)) for i in indices}
 
-    def _update(self, lines: WorkflowLines, old: _Cached | None) -> _Cached:
-        """The cache entry of a workflow that has no complete one for its version."""
+    def _update(self, polls: int, lines: WorkflowLines, old: _Cached | None) -> _Cached:
+        """The cache entry of a workflow that has no complete one for its version, at the
+        store's poll count `polls`."""
         wf = lines.wf
         if old is not None and same_version(old.wf, wf):
-            if old.poll == self._polls:  # scraped again before the next poll
+            if old.poll == polls:  # scraped again before the next poll
                 return old
             # It outlived a poll: keep all its lines.
             missing = (i for i, part in enumerate(old.parts) if part is None)
@@ -197,30 +208,30 @@ class MetricsRenderer:
         if old is not None and old.wf.name == wf.name:
             same_up, same_totals = old.wf.up == wf.up, old.wf.totals == wf.totals
             if same_up and same_totals and not old.complete:  # an active run progressed
-                return _Cached(wf, self._polls, old.parts, False)
+                return _Cached(wf, polls, old.parts, False)
             kept.update((i, old.parts[i]) for i in (self._up_info if same_up else ()))
             kept.update((i, old.parts[i]) for i in (self._totals if same_totals else ()))
         missing = (i for i in (*self._up_info, *self._totals) if kept.get(i) is None)
         kept.update(self._make(lines, missing))
         parts = tuple(kept.get(i) for i in range(len(self.families)))
-        return _Cached(wf, self._polls, parts, False)
+        return _Cached(wf, polls, parts, False)
 
-    def _group(self, members: list[Member]) -> _Group:
-        lines = [self._lines(ws, wf) for ws, wf in members]
+    def _group(self, store: _Store, members: list[Member]) -> _Group:
+        lines = [self._lines(store, ws, wf) for ws, wf in members]
         segments = []
         for family in self.families:
             data = _encode("".join([family.samples(x) for x in lines]))
             segments.append(Segment.of(data) if data else None)
         return _Group(tuple(members), tuple(segments))
 
-    def _plan(self, snapshot: Snapshot) -> _Plan:
-        """Brings the cache up to date with the snapshot; what its scrape sends."""
-        if snapshot is not self._snapshot:
-            self._snapshot = snapshot
-            self._polls += 1
+    def _plan(self, store: _Store, snapshot: Snapshot) -> _Plan:
+        """Brings the store's cache up to date with the snapshot; what its scrape sends."""
+        if snapshot is not store.snapshot:
+            store.snapshot = snapshot
+            store.polls += 1
         count = group_count(sum(len(ws.workflows) for ws in snapshot.workspaces))
-        if count != self._group_count:
-            self._group_count, self._groups = count, {}
+        if count != store.group_count:
+            store.group_count, store.groups = count, {}
         members: list[list[Member]] = [[] for _ in range(count)]
         cache: dict[tuple[str, str], _Cached] = {}
         plan = _Plan()
@@ -230,21 +241,21 @@ class MetricsRenderer:
                     members[group_of(ws.name, wf.id, count)].append((ws.name, wf))
                     continue
                 key = (ws.name, wf.id)
-                cached = self._cache.get(key)
+                cached = store.cache.get(key)
                 lines = None
                 if cached is None or not same_version(cached.wf, wf) or not cached.complete:
-                    lines = self._lines(ws.name, wf)
-                    cached = self._update(lines, cached)
+                    lines = self._lines(store, ws.name, wf)
+                    cached = self._update(store.polls, lines, cached)
                 cache[key] = cached
                 plan.workflows.append((cached.parts, None if cached.complete else lines))
-        self._cache = cache  # workflows gone from the snapshot (or settled) leave the cache
+        store.cache = cache  # workflows gone from the snapshot (or settled) leave the cache
         groups: dict[int, _Group] = {}
         for i, group_members in enumerate(members):
             if group_members:
-                old = self._groups.get(i)
+                old = store.groups.get(i)
                 holds = old is not None and old.holds(group_members)
-                groups[i] = old if old is not None and holds else self._group(group_members)
-        self._groups = groups
+                groups[i] = old if old is not None and holds else self._group(store, group_members)
+        store.groups = groups
         plan.groups = list(groups.values())
         return plan
 
@@ -259,7 +270,7 @@ class MetricsRenderer:
         each other.
         """
         health = [(f, f.samples(snapshot.workspaces)) for f in self.health]
-        plan = self._plan(snapshot)
+        plan = self._plan(self._stores[openmetrics], snapshot)
         for health_family, text in health:
             if text:
                 yield _encode(health_family.header(openmetrics) + text)

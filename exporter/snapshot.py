@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.apistats import ApiStats, Histogram
+from exporter.apistats import ApiStats, Exemplar, Histogram
 from exporter.models import Run
 
 
@@ -18,6 +18,10 @@ class WorkflowTotals:
     token_cost: float
     cpu_seconds: float
     delivered_audio_seconds: float = 0.0
+    # The run behind each status's count and each duration bucket (+Inf last), exemplars in
+    # OpenMetrics (exporter/ledger.py `Totals`); empty: none.
+    finished_exemplars: Mapping[str, Exemplar] = field(default_factory=dict)
+    duration_exemplars: tuple[Exemplar | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

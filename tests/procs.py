@@ -170,7 +170,8 @@ def scrape_every_second(exporter_url: str, **extra: Any) -> dict[str, Any]:
 class Prometheus:
     """A real Prometheus server with its own data dir, scraping what the test says."""
 
-    def __init__(self, binary: str, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(self, binary: str, workdir: Path, config: dict[str, Any], *flags: str) -> None:
+        """`flags` are more command line flags (--enable-feature=...)."""
         self.workdir = workdir / "prometheus"
         self.workdir.mkdir()
         (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=1))
@@ -184,6 +185,7 @@ class Prometheus:
                 "--rules.alert.resend-delay=1s",
                 "--rules.alert.for-grace-period=1s",
                 "--log.level=warn",
+                *flags,
             ],
             self.workdir,
         )

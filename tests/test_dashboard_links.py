@@ -6,9 +6,11 @@ cross-dashboard links carry the variables and the time range."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from monitoring import links
 from tests.dashboard_queries import (
@@ -172,3 +174,17 @@ def test_dashboard_links_carry_variables_and_time_and_reach_the_runbook() -> Non
         runbook = {link["title"]: link for link in model["links"]}["Runbook"]
         assert runbook["url"] == links.repository() + "/blob/main/docs/runbook.md"
     assert {link["url"] for link in WORKFLOWS["links"]} >= {APP_URL, links.runbook()}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["grafana/provisioning/datasources/prometheus.yml", "deploy/compose/grafana-datasources.yml"],
+)
+def test_a_duration_exemplar_links_to_its_run_in_the_onepin_app(path: str) -> None:
+    (heatmap,) = (p for p in panels(WORKFLOWS) if p["title"] == "Run duration distribution")
+    assert all(t.get("exemplar") is True for t in heatmap["targets"])
+    (source,) = yaml.safe_load((links.REPO / Path(path)).read_text())["datasources"]
+    (destination,) = source["jsonData"]["exemplarTraceIdDestinations"]
+    assert destination["name"] == "run_id"  # the exemplar label the exporter writes
+    run = links.app_run(links.APP_URL, "${__data.fields.workflow_id}", "${__value.raw}")
+    assert destination["url"] == run

@@ -9,6 +9,7 @@ import dataclasses
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
-from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Exemplar, Histogram
 from exporter.config import ConfigError, MetricSelection
 from exporter.exposition import format_value, histogram
 from exporter.gzipbody import plain_stream
@@ -246,9 +247,11 @@ def test_a_family_filter_matches_whole_names_and_exclude_wins() -> None:
 def test_an_excluded_family_costs_no_render_time(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[str] = []
 
-    def counting(name: str, labels: str, hist: Histogram) -> str:
+    def counting(
+        name: str, labels: str, hist: Histogram, exemplars: Sequence[Exemplar | None] = ()
+    ) -> str:
         made.append(name)
-        return histogram(name, labels, hist)
+        return histogram(name, labels, hist, exemplars)
 
     monkeypatch.setattr(metrics, "histogram", counting)
     snapshot = full_snapshot()

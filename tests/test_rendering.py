@@ -13,19 +13,23 @@ import dataclasses
 
 import pytest
 
-from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Histogram
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Exemplar, Histogram
 from exporter.models import Run
 from exporter.rendering import MetricsRenderer
 from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
 
 
 def totals(finished: int = 0) -> WorkflowTotals:
+    """`finished` runs of 42 s, the last one the exemplar (OpenMetrics) of its bucket and count."""
     duration = Histogram(RUN_DURATION_BUCKETS)
-    for _ in range(finished):
-        duration.observe(42.0)
+    buckets: list[Exemplar | None] = [None] * (len(RUN_DURATION_BUCKETS) + 1)
+    for n in range(finished):
+        buckets[duration.observe(42.0)] = Exemplar(f"r-{n}", n, 42.0, 1000.0 + n)
+    last = {"completed": Exemplar(f"r-{finished - 1}", finished - 1, 1.0)} if finished else {}
     return WorkflowTotals(
-        {"completed": finished}, duration, 10.0 * finished, 1.5 * finished, 2.5 * finished
-    )
+        {"completed": finished}, duration, 10.0 * finished, 1.5 * finished, 2.5 * finished,
+        last, tuple(buckets),
+    )  # fmt: skip
 
 
 def run(steps: int, status: str = "running") -> Run:

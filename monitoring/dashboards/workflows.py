@@ -394,13 +394,15 @@ def duration_heatmap() -> Json:
         "Run duration distribution",
         "How long runs took, from the onepin_workflow_run_duration_seconds "
         "histogram: each column counts the runs that finished in that window, by duration "
-        "bucket.",
+        "bucket. The dots are exemplars (Prometheus with --enable-feature=exemplar-storage): "
+        "the run that ended last in a bucket, linked to the run in the OnePin app.",
         [
             target(
                 f"sum by (le) (increase({S(BUCKETS)}[$__rate_interval]))",
                 "A",
                 "{{le}}",
                 fmt="heatmap",
+                exemplar=True,
             )
         ],
         unit="s",

@@ -17,9 +17,11 @@ def target(
     *,
     instant: bool = False,
     fmt: str = "time_series",
+    exemplar: bool = False,
 ) -> Json:
-    """A Prometheus query of a panel."""
-    return {
+    """A Prometheus query of a panel; with `exemplar`, it also asks for the exemplars of the
+    series it reads (Prometheus with exemplar storage)."""
+    query = {
         "datasource": DATASOURCE,
         "editorMode": "code",
         "expr": expr,
@@ -29,6 +31,7 @@ def target(
         "range": not instant,
         "refId": ref,
     }
+    return query | {"exemplar": True} if exemplar else query
 
 
 def refs(*exprs: str, instant: bool = False, fmt: str = "time_series") -> list[Json]:
