@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from monitoring import promql
 from monitoring.grafana.fields import Json, field_config, timeseries_custom
-from monitoring.grafana.panels import heatmap, target, timeseries
+from monitoring.grafana.panels import bucket_heatmap, target, timeseries
 
 S = promql.WORKFLOW
 NODE_BUCKETS = "onepin_workflow_node_duration_seconds_bucket"
@@ -24,22 +24,14 @@ def failed_node_target(key: tuple[str, ...], ref: str) -> Json:
 
 
 def node_duration_heatmap() -> Json:
-    return heatmap(
+    return bucket_heatmap(
         "Node duration distribution",
         "How long node executions took, from the onepin_workflow_node_duration_seconds "
         "histogram (Get Run Steps of each run seen finishing): each column counts the node "
-        "executions of the runs that finished in that window, by duration bucket. Pick a node "
-        "type in the legend of 'Node duration p95 by node type' to see which one is slow.",
-        [
-            target(
-                f"sum by (le) (increase({S(NODE_BUCKETS)}[$__rate_interval]))",
-                "A",
-                "{{le}}",
-                fmt="heatmap",
-            )
-        ],
-        unit="s",
-        value="node executions",
+        "executions of the runs that finished in that window, by duration bucket, all node "
+        "types together ('Node duration p95 by node type' tells which one is slow).",
+        S(NODE_BUCKETS),
+        "node executions",
     )
 
 

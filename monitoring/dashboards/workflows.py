@@ -24,7 +24,7 @@ from monitoring.grafana.layout import Layout, dashboard, url_link
 from monitoring.grafana.panels import (
     STATE_TIMELINE_CUSTOM,
     bargauge,
-    heatmap,
+    bucket_heatmap,
     refs,
     stat,
     state_timeline,
@@ -394,21 +394,13 @@ BUCKETS = "onepin_workflow_run_duration_seconds_bucket"
 
 
 def duration_heatmap() -> Json:
-    return heatmap(
+    return bucket_heatmap(
         "Run duration distribution",
         "How long runs took, from the onepin_workflow_run_duration_seconds "
         "histogram: each column counts the runs that finished in that window, by duration "
         "bucket.",
-        [
-            target(
-                f"sum by (le) (increase({S(BUCKETS)}[$__rate_interval]))",
-                "A",
-                "{{le}}",
-                fmt="heatmap",
-            )
-        ],
-        unit="s",
-        value="runs",
+        S(BUCKETS),
+        "runs",
     )
 
 

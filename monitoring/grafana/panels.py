@@ -269,3 +269,12 @@ def heatmap(title: str, description: str, targets: list[Json], *, unit: str, val
         "yAxis": {"axisPlacement": "left", "reverse": False, "unit": unit},
     }
     return panel("heatmap", title, description, targets, HEATMAP_FIELDS, options)
+
+
+def bucket_heatmap(title: str, description: str, buckets: str, value: str) -> Json:
+    """A heatmap of a duration histogram's `buckets` selector: per window, how many
+    observations fell in each bucket."""
+    expr = f"sum by (le) (increase({buckets}[$__rate_interval]))"
+    return heatmap(
+        title, description, [target(expr, "A", "{{le}}", fmt="heatmap")], unit="s", value=value
+    )
