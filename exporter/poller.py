@@ -53,7 +53,8 @@ class WorkspacePoller:
         self.settings = settings
         self._clock = clock
         self._fetch = Fetcher(client, settings, workspace.name)
-        self._steps = StepsFetcher(client, workspace, settings.run_nodes)
+        # Where active runs are is shown only with their run series: not asked for without.
+        self._steps = StepsFetcher(client, workspace, settings.run_nodes and settings.run_series)
         self._health = WorkspaceHealth(workspace, clock)
         self._errors = ErrorLog(workspace.name)
         self._selection = Selection(workspace, selects, settings.stale_after, self._errors, clock)

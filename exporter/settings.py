@@ -231,7 +231,7 @@ class CollectionSettings:
         False,
         "Export the node(s) each active run is running now (one info series per running "
         "node): one *Get Run Steps* call per active run whose finished steps changed since the "
-        "last poll.",
+        "last poll. Needs `run_series`.",
         summary="set",
     )
     triggered_by_label: bool = _flag(
