@@ -13,6 +13,9 @@ starts the simulator, then measures, every figure in the same run:
 - warm-up: scrapes until every workflow is up and the poll finished inside its deadline;
 - steady polls: wall time against L x ⌈calls/concurrency⌉, calls against ⌈W/100⌉ + A, the
   exporter process's CPU per poll (and per API call), a scrape that reuses the last poll;
+- steady polls of a second exporter with `collection.run_nodes: true`: the same minimum plus
+  one Get Run Steps per run that finished and per active run whose finished_steps changed (Get
+  Run Steps is reported apart in both, node metrics on and off);
 - churn polls (--churn SHARE): before each, that share of the active runs finishes and as many
   start (POST /_sim/churn); calls against ⌈W/100⌉ + A + runs finished + workflows with new runs;
 - the naive exporters (bench/naive_exporter.py, prometheus_client), each its own process with
@@ -64,6 +67,11 @@ class Scrape:
     @property
     def total(self) -> int:
         return sum(self.calls.values())
+
+    @property
+    def steps(self) -> int:
+        """Get Run Steps calls (node metrics), counted apart from the steady minimum."""
+        return self.calls.get("get_run_steps", 0)
 
     @cached_property
     def text(self) -> str:
@@ -172,11 +180,14 @@ def load() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def exporter_config(api: str, concurrency: int, max_duration: float) -> str:
+def exporter_config(
+    api: str, concurrency: int, max_duration: float, run_nodes: bool = False
+) -> str:
     return (
         f"workspaces:\n  - {{name: bench, api_url: '{api}', token: {TOKEN}}}\n"
         f"http: {{max_concurrency: {concurrency}}}\n"
-        f"collection: {{min_interval: 1s, max_duration: {max_duration:g}s}}\n"
+        f"collection: {{min_interval: 1s, max_duration: {max_duration:g}s, "
+        f"run_nodes: {str(run_nodes).lower()}}}\n"
     )
 
 
@@ -271,6 +282,7 @@ def steady(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -
         "gzip_bytes": len(last.body),
         "peak_rss_mb": proc_rss_mb(pid, "VmHWM"),
         "complete": len(complete),
+        "steps": max(s.steps for s in polls),
     }
     f = size.figures["ours"]
     print(
@@ -278,7 +290,8 @@ def steady(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -
         f"{bound:.3f} s, ratio {wall / bound:.2f}); calls {min(s.total for s in polls)}..{calls} "
         f"against ⌈W/100⌉+A = {minimum} (ratio {calls / minimum:.3f}; {fmt_calls(last.calls)}); "
         f"{f['complete']}/{args.scrapes} complete (every workflow up, inside the deadline; "
-        f"the figures are theirs)"
+        f"the figures are theirs); Get Run Steps (node metrics, run_nodes off: one per run "
+        f"that finished in the poll) at most {f['steps']} of them"
     )
     print(
         f"  CPU per poll {cpu:.3f} s = {f['cpu_per_call_ms']:.3f} ms per API call; a scrape "
@@ -287,6 +300,30 @@ def steady(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -
         f"workflow), {f['bytes'] / w:.0f} B per workflow ({f['gzip_bytes'] / w:.0f} gzipped)"
     )
     return last
+
+
+def node_steady(workdir: Path, api: str, args: argparse.Namespace, size: Size) -> None:
+    """Calls per steady poll of an exporter with collection.run_nodes on: the steady minimum,
+    plus one Get Run Steps per run that finished in the poll and per active run whose
+    finished_steps changed since the last poll (every active run at its first poll)."""
+    proc, url = start_exporter(workdir, exporter_config(api, args.concurrency, 60, run_nodes=True))
+    try:
+        wait_ready(url, 600)
+        polls = []
+        for _ in range(args.scrapes):
+            time.sleep(1.1)  # past min_interval, so that the next scrape polls
+            polls.append(scrape(url, api, proc.proc.pid))
+    finally:
+        proc.stop()
+    minimum = math.ceil(size.w / 100) + size.a
+    rest = [s.total - s.steps for s in polls]
+    steps = [s.steps for s in polls]
+    size.figures["run_nodes"] = {"calls": max(rest), "steps": max(steps), "minimum": minimum}
+    print(
+        f"steady polls with run_nodes on: {min(rest)}..{max(rest)} calls against ⌈W/100⌉+A = "
+        f"{minimum}, plus Get Run Steps {min(steps)}..{max(steps)} per poll (one per run that "
+        f"finished and per active run that moved on; off: see the steady polls above)"
+    )
 
 
 def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -> None:
@@ -298,12 +335,14 @@ def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) ->
         finished, started = len(changed["finished"]), len(changed["started"])
         minimum = math.ceil(size.w / 100) + size.a + finished + started
         rows.append((poll, finished, started, minimum))
-    worst = max(rows, key=lambda r: r[0].total / r[3])
+    # Get Run Steps apart: one per run finished, on top of the churn minimum (node metrics).
+    worst = max(rows, key=lambda r: (r[0].total - r[0].steps) / r[3])
     size.figures["churn"] = {
         "share": args.churn,
         "finished": worst[1],
         "started": worst[2],
-        "calls": worst[0].total,
+        "calls": worst[0].total - worst[0].steps,
+        "steps": worst[0].steps,
         "minimum": worst[3],
         "cpu": median([r[0].cpu for r in rows]),
         "wall": median([r[0].wall for r in rows]),
@@ -321,7 +360,7 @@ def churn(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) ->
         f"churn {args.churn:.0%} ({args.churn_polls} poll(s); {c['finished']} runs finished, "
         f"{c['started']} workflows with a new run per poll): worst {c['calls']} calls against "
         f"the churn minimum {c['minimum']} (ratio {c['calls'] / c['minimum']:.3f}; limit "
-        f"1.1 x min + 2 = {limit:.0f}: {verdict}; "
+        f"1.1 x min + 2 = {limit:.0f}: {verdict}; plus {c['steps']} Get Run Steps; "
         f"{fmt_calls(worst[0].calls)}); CPU per poll {c['cpu']:.3f} s, wall {c['wall']:.3f} s; "
         f"{c['complete']}/{len(rows)} complete"
     )
@@ -382,6 +421,7 @@ def measure(size: Size, args: argparse.Namespace) -> None:
                 churn(url, api, pid, args, size)
             exporter.stop()
             exporter = None
+            node_steady(workdir, api, args, size)
             if not args.no_baseline:
                 naive(workdir, api, 16, args.naive_scrapes, size)
                 if size.w <= args.sequential_max_workflows:

@@ -44,6 +44,7 @@ from exporter.models import (
     parse_runs_summary,
     parse_workflow_page,
 )
+from exporter.nodes import RunSteps, parse_run_steps
 from exporter.redact import Redactor, redactor_for
 from exporter.requestlog import log as request_log
 from exporter.requestlog import log_request
@@ -66,7 +67,7 @@ USER_AGENT = f"onepin-exporter/{__version__}"
 # A stable order for List Workflows (the API adds `id` as the last key): see list_workflows.
 _BY_NAME = {"sort": "name", "order": "asc"}
 _REPEATED_ENDPOINTS = frozenset({"list_workflows", "get_run_status"})
-ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary")
+ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary", "get_run_steps")
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
 
 
@@ -183,6 +184,12 @@ class OnePinClient:
         path = f"/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}/status"
         body = await self._get("get_run_status", path, {}, deadline)
         return self._decode("get_run_status", body, parse_run_status)
+
+    async def get_run_steps(self, workflow_id: str, run_id: str, deadline: Deadline) -> RunSteps:
+        """A run's node executions, without their results (`include_result` left false)."""
+        path = f"/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}/steps"
+        body = await self._get("get_run_steps", path, {}, deadline)
+        return self._decode("get_run_steps", body, parse_run_steps)
 
     async def runs_summary(self, workflow_id: str, deadline: Deadline) -> RunsSummary:
         path = f"/workflows/{quote(workflow_id, safe='')}/runs/summary"

@@ -20,6 +20,10 @@ API shows. It remembers, per workflow:
   latest finishing, or a list read just before it finished). Their delivered audio is added when a
   run list shows them finished; the poller lists (and pages back) until it does, or until a
   listing covering their number no longer shows them (deleted).
+- `steps_due`: runs counted whose node executions (Get Run Steps) are still to be read, with
+  how many reads failed: each counted run is read once, the node counters add it once; a read
+  that fails is tried again at the next polls, up to STEPS_ATTEMPTS times.
+- `failed_nodes`: the node(s) the newest failed run whose steps were read failed at.
 - `last_success`, `last_failure`: the newest completed and failed run (by number, only moving
   forward) of any record seen, history included, with when it ended (`ended_at`).
 
@@ -41,10 +45,14 @@ from dataclasses import dataclass, field
 
 from exporter.apistats import RUN_DURATION_BUCKETS, Exemplar, Histogram
 from exporter.models import TERMINAL_STATUSES, Run
+from exporter.nodes import FailedNode, FinishedRunNodes
+from exporter.nodetotals import NodeTotals
 from exporter.snapshot import WorkflowTotals
 
 RECENT_IDS = 32  # counted run ids remembered per workflow (and runs whose audio is due)
 MAX_GAPS = 16  # unseen ranges kept per workflow; beyond, the oldest is given up
+STEPS_ATTEMPTS = 3  # reads of a finished run's steps before they are given up
+MAX_STEPS_DUE = 1000  # finished runs whose steps are still to read; beyond, the oldest go
 
 
 def addable(value: float | None) -> float | None:
@@ -93,6 +101,7 @@ class Totals:
     duration_exemplars: list[Exemplar | None] = field(
         default_factory=lambda: [None] * (len(RUN_DURATION_BUCKETS) + 1)
     )
+    nodes: NodeTotals = field(default_factory=NodeTotals)
     frozen: WorkflowTotals | None = None
 
     def count(self, run: Run) -> None:
@@ -117,6 +126,11 @@ class Totals:
         self.frozen = None
         self.delivered_audio_seconds += (addable(run.delivered_audio_ms) or 0) / 1000
 
+    def add_nodes(self, found: FinishedRunNodes) -> None:
+        """The node executions of a counted run (read once: RunLedger.steps_due)."""
+        self.frozen = None
+        self.nodes.add(found)
+
     def freeze(self) -> WorkflowTotals:
         """An immutable copy, the same object while nothing was counted."""
         if self.frozen is None:
@@ -128,6 +142,7 @@ class Totals:
                 self.delivered_audio_seconds,
                 dict(self.finished_exemplars),
                 tuple(self.duration_exemplars),
+                self.nodes.freeze(),
             )
         return self.frozen
 
@@ -148,6 +163,9 @@ class RunLedger:
     last_success: Ended | None = None
     last_failure: Ended | None = None
     totals: Totals = field(default_factory=Totals)
+    # Counted runs whose steps are still to read: id -> (the run, failed reads).
+    steps_due: dict[str, tuple[Run, int]] = field(default_factory=dict)
+    failed_nodes: tuple[int, tuple[FailedNode, ...]] | None = None  # (run number, nodes)
 
     @property
     def started(self) -> bool:
@@ -192,6 +210,9 @@ class RunLedger:
             self.list_only.discard(run.id)
             self._remember(run.id)
             self.totals.count(run)
+            self.steps_due[run.id] = (run, 0)
+            if len(self.steps_due) > MAX_STEPS_DUE:
+                del self.steps_due[next(iter(self.steps_due))]
             if run.detailed and run.delivered_audio_ms is None:
                 self.audio_due[run.id] = run.run_number
                 if len(self.audio_due) > RECENT_IDS:
@@ -244,6 +265,34 @@ class RunLedger:
         for rid, number in list(self.audio_due.items()):
             if rid not in shown and any(lo <= number <= hi for lo, hi in covered):
                 del self.audio_due[rid]
+
+    def steps_read(self, run: Run, found: FinishedRunNodes) -> None:
+        """A counted run's node executions were read: the node counters add them, once."""
+        if self.steps_due.pop(run.id, None) is None:
+            return
+        self.totals.add_nodes(found)
+        if run.status == "failed" and (
+            self.failed_nodes is None or run.run_number >= self.failed_nodes[0]
+        ):
+            self.failed_nodes = (run.run_number, found.failed)
+
+    def steps_failed(self, run_id: str) -> bool:
+        """Reading a counted run's steps failed; True when they are given up now."""
+        due = self.steps_due.get(run_id)
+        if due is None:
+            return False
+        if due[1] + 1 >= STEPS_ATTEMPTS:
+            del self.steps_due[run_id]
+            return True
+        self.steps_due[run_id] = (due[0], due[1] + 1)
+        return False
+
+    def last_failure_nodes(self) -> tuple[FailedNode, ...]:
+        """The failed node(s) of the newest failed run seen, when its steps were read."""
+        failed, last = self.failed_nodes, self.last_failure
+        if failed is None or last is None or failed[0] != last[0]:
+            return ()
+        return failed[1]
 
     def forget(self, run_id: str) -> None:
         """A watched run the API no longer knows (404): stop watching it."""

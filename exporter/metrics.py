@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter import __version__
+from exporter import __version__, nodelines
 from exporter.exposition import escape, format_value, histogram, line, one_of
 from exporter.family import COUNTER, GAUGE, HISTOGRAM, Family, RunGauge, WorkflowLines
 from exporter.models import KNOWN_PAUSE_REASONS, KNOWN_STATUSES, TERMINAL_STATUSES
@@ -308,11 +308,27 @@ CPU_TOTAL = _workflow("onepin_workflow_run_cpu_seconds", COUNTER, WORKFLOW, _cpu
 AUDIO_TOTAL = _workflow("onepin_workflow_run_delivered_audio_seconds", COUNTER, WORKFLOW,
     _audio_total, "Audio delivered (delivered_audio_ms) summed over runs seen finishing by "
     "this exporter process.")  # fmt: skip
+NODE_LABELS = ("node_id", "node_type", "node_name")
+NODE_DURATION = _workflow(name := "onepin_workflow_node_duration_seconds", HISTOGRAM,
+    (*WORKFLOW, "node_type", "le"), partial(nodelines.durations, name),
+    "Duration of each node execution (Get Run Steps) of the runs seen finishing by this "
+    "exporter process, by node type.")  # fmt: skip
+NODE_EXECUTIONS = _workflow(name := "onepin_workflow_node_executions", COUNTER,
+    (*WORKFLOW, "node_type", "status"), partial(nodelines.executions, name + "_total"),
+    "Node executions (Get Run Steps) of the runs seen finishing by this exporter process, by "
+    "node type and status.")  # fmt: skip
+LAST_FAILURE_NODE = _workflow(name := "onepin_workflow_last_failure_node_info", GAUGE,
+    (*WORKFLOW, *NODE_LABELS), partial(nodelines.failed_nodes, name),
+    "The node(s) the latest failed run failed at (its error text: the status page); "
+    "always 1.")  # fmt: skip
 RUN_STATUS = _workflow("onepin_run_status", GAUGE, (*RUN_LABELS, "status", "triggered_by"),
     _run_status, "Status of an active run: 1 for its status, 0 for others.")  # fmt: skip
 PAUSE_REASON = _workflow("onepin_run_pause_reason", GAUGE, (*RUN_LABELS, "reason"),
     _pause_reason,
     "Why an active run is paused (pause_reason): 1 for its reason, 0 for others.")  # fmt: skip
+CURRENT_NODE = _workflow(name := "onepin_run_current_node_info", GAUGE,
+    (*RUN_LABELS, *NODE_LABELS), partial(nodelines.current_nodes, name),
+    "A node an active run is running now (collection.run_nodes); always 1.")  # fmt: skip
 RUN = {
     g.suffix: _workflow(name := f"onepin_run_{g.suffix}", GAUGE, RUN_LABELS,
                         partial(_run, name, g), f"Active run: {g.help}")

@@ -26,6 +26,7 @@ from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
 from exporter.selection import Selection
 from exporter.snapshot import Snapshot, WorkspaceSnapshot
+from exporter.stepsfetch import StepsFetcher
 from exporter.workflowstate import Refresh, WorkflowState, merge
 from exporter.workspacehealth import WorkspaceHealth
 
@@ -52,6 +53,8 @@ class WorkspacePoller:
         self.settings = settings
         self._clock = clock
         self._fetch = Fetcher(client, settings, workspace.name)
+        # Where active runs are is shown only with their run series: not asked for without.
+        self._steps = StepsFetcher(client, workspace, settings.run_nodes and settings.run_series)
         self._health = WorkspaceHealth(workspace, clock)
         self._errors = ErrorLog(workspace.name)
         self._selection = Selection(workspace, selects, settings.stale_after, self._errors, clock)
@@ -192,7 +195,8 @@ class WorkspacePoller:
         outs: dict[str, Refresh],
         refreshed: set[str],
     ) -> None:
-        """Runs Summary of the workflows refreshed whose finished-run counts changed."""
+        """Runs Summary of the workflows refreshed whose finished-run counts changed, and Get Run
+        Steps (exporter/stepsfetch.py)."""
         summaries = Jobs(self.workspace.name)
         asked: list[Refresh] = []
         for wid, out in outs.items():
@@ -203,6 +207,8 @@ class WorkspacePoller:
                 ask = Refresh(workflow_id=wid, statuses_seen=out.statuses_seen)
                 self._fetch.ask_summary(summaries, state, entry, ask, deadline)
                 asked.append(ask)
+        # Get Run Steps of the runs counted (now or in a poll whose read failed), beside them.
+        self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline)
         summaries.start(self.client.max_concurrency)
         await summaries.finish(deadline)
         for ask in asked:

@@ -83,6 +83,10 @@ def _build(
         last_success=_end_time(state.ledger.last_success),
         last_failure=_end_time(state.ledger.last_failure),
         active_runs=active if run_series else (),
+        last_failure_nodes=state.ledger.last_failure_nodes(),
+        current_nodes={rid: nodes for rid, (_, nodes) in state.located.items()}
+        if run_series
+        else {},
         error=None if up else (state.error or workspace_error or "not refreshed"),
         version=version,
     )

@@ -227,6 +227,13 @@ class CollectionSettings:
         "finished runs change). Switched off by itself, with one warning, if the key gets "
         "401/403.",
     )
+    run_nodes: bool = _flag(
+        False,
+        "Export the node(s) each active run is running now (one info series per running "
+        "node): one *Get Run Steps* call per active run whose finished steps changed since the "
+        "last poll. Needs `run_series`.",
+        summary="set",
+    )
     triggered_by_label: bool = _flag(
         False,
         "Label each active run's status series with its `triggered_by` user name (personal "

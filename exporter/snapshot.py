@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from exporter.apistats import ApiStats, Exemplar, Histogram
 from exporter.models import Run
+from exporter.nodes import FailedNode, NodeRef
+from exporter.nodetotals import FrozenNodeTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,7 @@ class WorkflowTotals:
     # OpenMetrics (exporter/ledger.py `Totals`); empty: none.
     finished_exemplars: Mapping[str, Exemplar] = field(default_factory=dict)
     duration_exemplars: tuple[Exemplar | None, ...] = ()
+    nodes: FrozenNodeTotals = field(default_factory=FrozenNodeTotals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,10 @@ class WorkflowSnapshot:
     # When the newest completed / failed run seen ended (exporter/ledger.py `ended_at`).
     last_success: float | None = None
     last_failure: float | None = None
+    # The node(s) the latest failed run failed at, when this process read its steps.
+    last_failure_nodes: tuple[FailedNode, ...] = ()
+    # The nodes each active run is running now, by run id (collection.run_nodes).
+    current_nodes: Mapping[str, tuple[NodeRef, ...]] = field(default_factory=dict)
     # Changes whenever any other field of this workflow's snapshot changes; render caches key
     # on (id, version).
     version: int = 0

@@ -222,7 +222,12 @@ def _latest(wf: WorkflowSnapshot, clean: _Cleaner) -> str:
     if run is None:
         return '<span class="none">none</span>'
     css = "down" if run.status == "failed" else ""
-    return f'#{run.run_number} <span class="{css}">{clean(run.status)}</span>'
+    return f'#{run.run_number} <span class="{css}">{clean(run.status)}</span>' + "".join(
+        f'<div class="failed-node">latest failure at node {clean(f.node.node_name)} '
+        f'({clean(f.node.node_type)}): <span class="err">{clean(f.error or "no error text")}'
+        "</span></div>"
+        for f in wf.last_failure_nodes
+    )
 
 
 def _active(wf: WorkflowSnapshot, clean: _Cleaner) -> str:

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from exporter.apierrors import ApiError
 from exporter.ledger import RunLedger
 from exporter.models import Fingerprint, Run, RunsSummary, Workflow
+from exporter.nodes import NodeRef
 from exporter.snapshot import WorkflowSnapshot
 
 # What a published snapshot was made for: (up, has_data, error).
 PublishKey = tuple[bool, bool, str | None]
+# Where an active run was when last asked (collection.run_nodes): its finished_steps then,
+# and the nodes it was running.
+Located = tuple[int | None, tuple[NodeRef, ...]]
 
 
 @dataclass(slots=True)
@@ -36,6 +40,8 @@ class WorkflowState:
     undetailed: str | None = None
     # Fields of this workflow's runs whose bad values were logged (once each).
     problems: set[str] = field(default_factory=set)
+    # Active runs' running nodes, by run id (collection.run_nodes; exporter/stepsfetch.py).
+    located: dict[str, Located] = field(default_factory=dict)
     # The last snapshot handed out, reused while nothing changed (exporter/publish.py): the
     # key it was made for, and the snapshot. None once anything it shows changed.
     published: tuple[PublishKey, WorkflowSnapshot] | None = None

@@ -93,8 +93,19 @@ SDK_RUN_METRICS = [
 ]
 # Labels beyond workspace, workflow_id, workflow_name (and run_id, run_number for run metrics).
 SDK_EXTRA_LABELS = {"onepin_run_pause_reason": {"reason"}}
+# Issue 13: node-level metrics, from Get Run Steps of the runs seen finishing (and, with
+# collection.run_nodes, of active runs). Each exists only once such a run was seen, so the
+# scrape of the fake API does not require them; tests/test_node_metrics_simulator.py checks
+# them, with their labels, against the simulator.
+NODE_METRICS = [
+    *_histogram("onepin_workflow_node_duration_seconds"),
+    "onepin_workflow_node_executions_total",
+    "onepin_workflow_last_failure_node_info",
+    "onepin_run_current_node_info",
+]
 CONTRACT_METRICS = frozenset(
-    HEALTH_METRICS
+    NODE_METRICS
+    + HEALTH_METRICS
     + WORKFLOW_METRICS
     + RUN_METRICS
     + ADDED_METRICS

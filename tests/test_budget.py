@@ -13,6 +13,7 @@ import pytest
 from exporter.simulator.clock import ManualClock
 from exporter.simulator.config import SimulatorConfig
 from exporter.simulator.server import RunningSimulator
+from exporter.snapshot import Snapshot
 from exporter.wiring import build_poller
 from tests.helpers import make_config
 
@@ -21,17 +22,33 @@ W, A = 250, 20
 CHURN_A, CHURN_SHARE, CHURN_POLLS = 50, 0.1, 4
 
 
-def calls_per_poll(polls: int) -> list[dict[str, int]]:
+STEPS = "get_run_steps"
+
+
+def without_steps(calls: dict[str, int]) -> int:
+    """The calls of a poll but Get Run Steps (node metrics), which are counted apart."""
+    return sum(n for endpoint, n in calls.items() if endpoint != STEPS)
+
+
+def finished_runs(snapshot: Snapshot) -> int:
+    return sum(sum(wf.totals.finished.values()) for wf in snapshot.workspaces[0].workflows)
+
+
+def calls_per_poll(polls: int) -> list[tuple[dict[str, int], int]]:
+    """Per poll, the calls by endpoint and the runs the exporter saw finish in it."""
     with RunningSimulator(SimulatorConfig(workflows=W, active_runs=A, seed=5)) as sim:
         poller = build_poller(make_config(api_url=sim.url, token=sim.token))
 
-        async def run() -> list[dict[str, int]]:
+        async def run() -> list[tuple[dict[str, int], int]]:
             counts = []
+            before = 0
             for _ in range(polls):
                 sim.stats.reset()
                 snapshot = await poller.snapshot(30)
                 assert snapshot.workspaces[0].up
-                counts.append({k: v for k, v in sim.stats.snapshot()["requests"].items() if v})
+                calls = {k: v for k, v in sim.stats.snapshot()["requests"].items() if v}
+                counts.append((calls, finished_runs(snapshot) - before))
+                before = finished_runs(snapshot)
             await poller.aclose()
             return counts
 
@@ -39,13 +56,16 @@ def calls_per_poll(polls: int) -> list[dict[str, int]]:
 
 
 def test_steady_state_polls_cost_one_catalogue_pass_plus_one_call_per_active_run() -> None:
-    cold, *steady = calls_per_poll(4)
+    (cold, _), *steady = calls_per_poll(4)
     minimum = math.ceil(W / 100) + A
     # Cold: the catalogue, every workflow's runs once, the latest run's status, summaries.
     assert cold["list_workflows"] == math.ceil(W / 100)
     assert cold["list_runs"] == W
-    for counts in steady:
-        total = sum(counts.values())
+    assert STEPS not in cold  # history: no run was seen finishing
+    for counts, finished in steady:
+        # Node metrics: one Get Run Steps per run seen finishing in the poll, no more.
+        assert counts.get(STEPS, 0) == finished, counts
+        total = without_steps(counts)
         assert total <= 1.1 * minimum + 2, counts
         # Every active run is asked about in every poll (not fewer: that would be stale data).
         assert counts.get("get_run_status", 0) >= A, counts
@@ -61,20 +81,29 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
         return json.load(response)
 
 
-@pytest.fixture(scope="module")
-def churn_polls() -> list[tuple[dict[str, int], int, int, int]]:
-    """Two quiet polls, then CHURN_POLLS polls each after POST /_sim/churn of CHURN_SHARE:
-    per poll, the calls by endpoint, the runs that finished, the workflows with a new run, and
-    the runs active as the poll started. A manual clock: each poll is one second later."""
+Poll = tuple[dict[str, int], int, int, int, int]
+
+
+def churn(run_nodes: bool, polls: int) -> list[Poll]:
+    """Two quiet polls, then `polls` polls each after POST /_sim/churn of CHURN_SHARE: per
+    poll, the calls by endpoint, the runs that finished, the workflows with a new run, the runs
+    active as the poll started, and the active runs whose finished_steps changed since the last
+    poll (or that are new to it). A manual clock: each poll is one second later."""
     config = SimulatorConfig(workflows=W, active_runs=CHURN_A, seed=5, clock="manual")
+    collection = f"{{min_interval: 0s, run_nodes: {str(run_nodes).lower()}}}"
     with RunningSimulator(config) as sim:
-        poller = build_poller(make_config(api_url=sim.url, token=sim.token))
+        # The benchmark shape's runs are days long: Get Run Steps of one is ~13,000 node
+        # executions (5 MB, seconds to serve on a loaded machine), longer than the usual 5 s.
+        http = "{timeout: 30s, max_concurrency: 8, max_retries: 2}"
+        config_ = make_config(api_url=sim.url, token=sim.token, http=http, collection=collection)
+        poller = build_poller(config_)
         clock = sim.clock
         assert isinstance(clock, ManualClock)
 
-        async def run() -> list[tuple[dict[str, int], int, int, int]]:
-            polls = []
-            for number in range(2 + CHURN_POLLS):
+        async def run() -> list[Poll]:
+            out = []
+            steps: dict[str, int | None] = {}
+            for number in range(2 + polls):
                 finished = started = 0
                 if number >= 2:
                     churn = await asyncio.to_thread(
@@ -93,11 +122,23 @@ def churn_polls() -> list[tuple[dict[str, int], int, int, int]]:
                 snapshot = await poller.snapshot(30)
                 assert snapshot.workspaces[0].up
                 calls = {k: v for k, v in sim.stats.snapshot()["requests"].items() if v}
-                polls.append((calls, finished, started, len(active)))
+                now = {
+                    r.id: r.finished_steps
+                    for wf in snapshot.workspaces[0].workflows
+                    for r in wf.active_runs
+                }
+                moved = sum(1 for rid, n in now.items() if rid not in steps or steps[rid] != n)
+                steps = now
+                out.append((calls, finished, started, len(active), moved))
             await poller.aclose()
-            return polls
+            return out
 
         return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def churn_polls() -> list[Poll]:
+    return churn(run_nodes=False, polls=CHURN_POLLS)
 
 
 def churn_minimum(finished: int, started: int, active: int) -> int:
@@ -107,21 +148,21 @@ def churn_minimum(finished: int, started: int, active: int) -> int:
 
 
 def test_churn_ends_and_starts_as_many_runs_and_keeps_the_active_count(
-    churn_polls: list[tuple[dict[str, int], int, int, int]],
+    churn_polls: list[Poll],
 ) -> None:
-    for _calls, finished, started, active in churn_polls[2:]:
+    for _calls, finished, started, active, _moved in churn_polls[2:]:
         assert finished == started == round(CHURN_SHARE * CHURN_A)
         assert active == CHURN_A
 
 
 def test_a_poll_with_churn_costs_at_most_two_calls_per_change_beyond_the_steady_minimum(
-    churn_polls: list[tuple[dict[str, int], int, int, int]],
+    churn_polls: list[Poll],
 ) -> None:
     """Today's cost (see the next test): churn never makes later polls dearer (a finished run
     that stayed watched would), and every change costs at most two calls."""
-    for calls, finished, started, active in churn_polls[2:]:
+    for calls, finished, started, active, _moved in churn_polls[2:]:
         steady = math.ceil(W / 100) + active
-        assert sum(calls.values()) <= steady + 2 * (finished + started), calls
+        assert without_steps(calls) <= steady + 2 * (finished + started), calls
         assert calls["list_workflows"] == math.ceil(W / 100), calls
         assert calls.get("list_runs", 0) <= finished + started, calls
 
@@ -132,7 +173,32 @@ def test_a_poll_with_churn_costs_at_most_two_calls_per_change_beyond_the_steady_
     "List Runs and Runs Summary of a workflow whose run finished: 2 calls per change, not 1",
 )
 def test_a_poll_with_10_percent_churn_costs_at_most_its_churn_minimum(
-    churn_polls: list[tuple[dict[str, int], int, int, int]],
+    churn_polls: list[Poll],
 ) -> None:
-    for calls, finished, started, active in churn_polls[2:]:
-        assert sum(calls.values()) <= 1.1 * churn_minimum(finished, started, active) + 2, calls
+    for calls, finished, started, active, _moved in churn_polls[2:]:
+        assert without_steps(calls) <= 1.1 * churn_minimum(finished, started, active) + 2, calls
+
+
+# --- node metrics (issue 13): Get Run Steps, counted apart ---------------------------------
+
+
+def test_with_run_nodes_off_a_poll_adds_one_get_run_steps_per_run_that_finished_in_it(
+    churn_polls: list[Poll],
+) -> None:
+    """At W=250: ⌈W/100⌉ + A as before (the tests above), plus one Get Run Steps per run that
+    finished in the poll, and none for the active runs."""
+    for calls, finished, _started, _active, _moved in churn_polls:
+        assert calls.get(STEPS, 0) == finished, calls
+    assert sum(calls.get(STEPS, 0) for calls, *_ in churn_polls) == CHURN_POLLS * round(
+        CHURN_SHARE * CHURN_A
+    )
+
+
+def test_with_run_nodes_on_a_poll_adds_one_call_per_active_run_that_moved_on() -> None:
+    polls = churn(run_nodes=True, polls=2)
+    (cold, _f, _s, active, moved), *rest = polls
+    assert cold.get(STEPS, 0) == moved == active  # every active run, once, at the start
+    for calls, finished, _started, _active, moved in rest:
+        steady = math.ceil(W / 100) + _active
+        assert without_steps(calls) <= steady + 2 * (finished + _started), calls
+        assert calls.get(STEPS, 0) == finished + moved, calls

@@ -190,7 +190,9 @@ def test_merged_tables_join_their_queries_into_rows() -> None:
             )
             assert match, f"{panel['title']} {tgt['refId']}: not aggregated by its row labels"
             keys.add(
-                frozenset(label.strip() for label in match.group(1).split(",")) - {"status", "le"}
+                # status and node_name: label columns of a state set and an info gauge.
+                frozenset(label.strip() for label in match.group(1).split(","))
+                - {"status", "le", "node_name"}
             )
         assert len(keys) == 1, f"{panel['title']}: queries disagree on row labels: {keys}"
 
@@ -235,6 +237,22 @@ def test_workflows_dashboard_shows_what_the_issue_asks_for() -> None:
         'status="failed"',
     ):
         assert metric in exprs
+
+
+def test_workflows_dashboard_shows_node_durations_and_the_failed_node() -> None:
+    panels = {p["title"]: p for p in non_row_panels(DASHBOARDS["onepin-workflows.json"])}
+    heat = panels["Node duration distribution"]
+    assert heat["type"] == "heatmap"
+    assert "onepin_workflow_node_duration_seconds_bucket" in heat["targets"][0]["expr"]
+    p95 = panels["Node duration p95 by node type"]["targets"][0]
+    assert p95["expr"].startswith("histogram_quantile(0.95, sum by (node_type, le)")
+    assert p95["legendFormat"] == "{{node_type}}"
+    latest = panels["Latest run of each workflow"]
+    failed = [t for t in latest["targets"] if "last_failure_node_info" in t["expr"]]
+    assert len(failed) == 1 and "node_name" in failed[0]["expr"]
+    organize = latest["transformations"][1]["options"]
+    assert organize["renameByName"]["node_name"] == "Failed at node"
+    assert organize["excludeByName"]["Value #" + failed[0]["refId"]]
 
 
 def test_workflows_dashboard_shows_pauses_audio_and_the_last_success() -> None:

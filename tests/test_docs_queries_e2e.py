@@ -53,10 +53,11 @@ STEP = 0.5  # seconds between the points of the range queries
 
 
 def exporter_config(api_url: str) -> str:
-    """Every scrape polls: what Prometheus sees follows the simulated clock at once."""
+    """Every scrape polls: what Prometheus sees follows the simulated clock at once; run_nodes
+    on, so that the docs' onepin_run_current_node_info has data."""
     return (
         f"workspaces:\n  - {{name: {WORKSPACE}, api_url: '{api_url}', token: {TOKEN}}}\n"
-        "collection: {min_interval: 0s}\n"
+        "collection: {min_interval: 0s, run_nodes: true}\n"
     )
 
 

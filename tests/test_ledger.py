@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from exporter.apimodels import Meta
 from exporter.ledger import (
     MAX_GAPS,
     RECENT_IDS,
+    STEPS_ATTEMPTS,
     RunLedger,
     Totals,
     _without,
@@ -18,6 +20,18 @@ from exporter.ledger import (
     newer_end,
 )
 from exporter.models import Run
+from exporter.nodes import (
+    FailedNode,
+    FinishedRunNodes,
+    NodeDuration,
+    NodeRef,
+    RunSteps,
+    finished_run_nodes,
+)
+from exporter.redact import Redactor
+
+META = Meta(None, None)
+REDACTOR = Redactor([])
 
 
 def run(number: int, status: str = "completed", *, detailed: bool = True, **fields: object) -> Run:
@@ -499,3 +513,52 @@ def test_the_latest_run_record_gets_better(case: str) -> None:
     latest = ledger.latest
     assert latest is not None
     assert (latest.status, latest.detailed, latest.finished_steps, latest.credits) == expected
+
+
+# --- node executions (Get Run Steps) of the runs counted ------------------------------------
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_counted_run_and_only_it_has_its_steps_read_once(case: str) -> None:
+    steps, expected = CASES[case]
+    ledger = RunLedger()
+    due: list[int] = []
+    for kind, arg in steps:
+        counted_numbers(ledger, [(kind, arg)])
+        for rid, (r, _failures) in list(ledger.steps_due.items()):
+            due.append(r.run_number)
+            ledger.steps_read(r, finished_run_nodes(RunSteps((), META), r.status, REDACTOR))
+            assert rid not in ledger.steps_due
+    assert due == [n for poll in expected for n in poll]
+
+
+def failed_at(node: str) -> FinishedRunNodes:
+    return FinishedRunNodes((NodeDuration("operator_generator", 5.0),), {("x", "failed"): 1},
+                            (FailedNode(NodeRef(node, "x", node), "boom"),))  # fmt: skip
+
+
+def test_a_read_failing_is_kept_for_the_next_polls_then_given_up() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(1, "running")), [(1, 1)])
+    assert ledger.seen(run(1, "failed"), True)
+    assert [ledger.steps_failed("r1") for _ in range(STEPS_ATTEMPTS)] == [False] * (
+        STEPS_ATTEMPTS - 1
+    ) + [True]
+    assert ledger.steps_due == {} and not ledger.steps_failed("r1")
+    ledger.steps_read(run(1, "failed"), failed_at("node-1"))  # too late: not counted
+    assert ledger.totals.nodes.executions == {} and ledger.last_failure_nodes() == ()
+
+
+def test_the_failed_nodes_are_those_of_the_newest_failed_run_and_counted_once() -> None:
+    ledger = RunLedger()
+    ledger.listed(listing(run(1, "running"), run(2, "running")), [(1, 2)])
+    assert ledger.seen(run(2, "failed"), True) and ledger.seen(run(1, "failed"), True)
+    ledger.steps_read(run(2, "failed"), failed_at("node-2"))
+    ledger.steps_read(run(1, "failed"), failed_at("node-1"))  # older: counted, not named
+    ledger.steps_read(run(1, "failed"), failed_at("node-1"))  # read twice: counted once
+    assert [f.node.node_id for f in ledger.last_failure_nodes()] == ["node-2"]
+    assert ledger.totals.freeze().nodes.executions == {("x", "failed"): 2}
+    assert ledger.totals.nodes.durations["operator_generator"].count == 2
+    # A newer failed run whose steps were not read yet: no node is named for it.
+    ledger.listed(listing(run(3, "failed")), [(3, 3)])
+    assert ledger.last_failure_nodes() == ()

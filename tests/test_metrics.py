@@ -23,6 +23,8 @@ from exporter.exposition import format_value, histogram
 from exporter.gzipbody import plain_stream
 from exporter.metrics import HEALTH_FAMILIES, PROCESS_GAUGES, WORKFLOW_FAMILIES, family_names
 from exporter.models import Run
+from exporter.nodes import FailedNode, NodeRef
+from exporter.nodetotals import NODE_DURATION_BUCKETS, FrozenNodeTotals
 from exporter.reload import ReloadCollector, ReloadStatus
 from exporter.rendering import MetricsRenderer, body, selected
 from exporter.sharding import Shard
@@ -53,14 +55,27 @@ def totals(*durations: float, **finished: int) -> WorkflowTotals:
     return WorkflowTotals(finished, hist, 12.5, 3.25, 1.5)
 
 
+GENERATOR = NodeRef("node-2", "operator_generator", 'Generate "en"')
+
+
+def node_totals(*durations: float) -> FrozenNodeTotals:
+    """One node type's executions: the node families' series per node type (and status)."""
+    hist = Histogram(NODE_DURATION_BUCKETS)
+    for d in durations:
+        hist.observe(d)
+    return FrozenNodeTotals({"operator_generator": hist}, {("operator_generator", "failed"): 1})
+
+
 def idle(wf_id: str = "wf-idle", version: int = 0) -> WorkflowSnapshot:
     """A workflow without an active run, with every value the API can send."""
     counts = {s: i + 1 for i, s in enumerate(("pending", "running", "paused", "completed"))}
     counts |= {"failed": 5, "cancelled": 6}
     return WorkflowSnapshot(
-        wf_id, "nightly etl", True, True, totals(42.0, 4000.0, completed=2, failed=1),
+        wf_id, "nightly etl", True, True,
+        dataclasses.replace(totals(42.0, 4000.0, completed=2, failed=1), nodes=node_totals(3.5)),
         counts, 0.8, 95.5, full_run("r-9", 9, "completed"),
         last_success=1.7e9 + 130, last_failure=1.7e9 - 50, version=version,
+        last_failure_nodes=(FailedNode(GENERATOR, "voice model returned 503"),),
     )  # fmt: skip
 
 
@@ -74,6 +89,7 @@ def busy() -> WorkflowSnapshot:
     return WorkflowSnapshot(
         "wf-busy", 'ops "live"', False, True, totals(5.0, expired=1),
         {"running": 1}, None, None, full_run("r-6", 6, "held"), (paused, running),
+        current_nodes={"r-5": (GENERATOR,), "r-gone": (GENERATOR,)},
     )  # fmt: skip
 
 
@@ -148,7 +164,14 @@ def test_the_readme_says_what_an_idle_workflow_and_an_active_run_cost() -> None:
     with_run = per_workflow(dataclasses.replace(idle(), active_runs=(active,)))
     paused = dataclasses.replace(active, status="paused", pause_reason="user")
     with_paused = per_workflow(dataclasses.replace(idle(), active_runs=(paused,)))
-    assert sum(idle_cost.values()) == readme_figure(r"idle workflow[^*]*\*\*(\d+) series\*\*")
+    node_cost = sum(n for name, n in idle_cost.items() if "_node_" in name)
+    assert node_cost == 16 + 1 + 1  # one node type, one (type, status), one failed node
+    assert sum(idle_cost.values()) - node_cost == readme_figure(
+        r"idle workflow[^*]*\*\*(\d+) series\*\*"
+    )
+    assert sum(idle_cost.values()) == readme_figure(r"so \*\*(\d+)\*\* for a workflow of one")
+    per_type = idle_cost["onepin_workflow_node_duration_seconds"] + 1  # and one (type, status)
+    assert per_type == readme_figure(r"\*\*(\d+)\*\* per node type its runs executed")
     assert idle_cost["onepin_workflow_run_duration_seconds"] == readme_figure(
         r"\*\*(\d+)\*\* of them the `onepin_workflow_run_duration_seconds` histogram"
     )

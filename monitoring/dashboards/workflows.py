@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitoring import links, promql
-from monitoring.dashboards import variables
+from monitoring.dashboards import nodes, variables
 from monitoring.grafana.fields import (
     STATUS_COLOURS,
     TABLE_CUSTOM,
@@ -24,7 +24,7 @@ from monitoring.grafana.layout import Layout, dashboard, url_link
 from monitoring.grafana.panels import (
     STATE_TIMELINE_CUSTOM,
     bargauge,
-    heatmap,
+    bucket_heatmap,
     refs,
     stat,
     state_timeline,
@@ -262,12 +262,13 @@ LATEST_COLUMNS = {
     "Value #F": "Finished",
     "Value #G": "Pass ratio",
     "Value #H": "Data",
+    "node_name": "Failed at node",
 }
 
 
 def latest_targets() -> list[Json]:
     last = "onepin_workflow_last_run_"
-    return table_targets(
+    values = table_targets(
         WORKFLOW_KEY,
         S(last + "status") + " == 1",
         S(last + "number"),
@@ -278,6 +279,7 @@ def latest_targets() -> list[Json]:
         S("onepin_workflow_pass_ratio"),
         S("onepin_workflow_up"),
     )
+    return [*values, nodes.failed_node_target(WORKFLOW_KEY, "I")]
 
 
 def latest_runs() -> Json:
@@ -287,7 +289,9 @@ def latest_runs() -> Json:
         "Latest run of each workflow",
         "The run with the highest run number of each workflow, whatever its status, with "
         "the workflow's pass ratio as the API computes it. 'Data' says whether the exporter "
-        "refreshed the workflow in its last poll.",
+        "refreshed the workflow in its last poll. 'Failed at node' names the node the "
+        "workflow's latest failed run failed at (its error text is on the exporter's status "
+        "page).",
         latest_targets(),
         field_config(
             custom=TABLE_CUSTOM,
@@ -309,7 +313,7 @@ def latest_runs() -> Json:
                 WORKFLOW_COLUMN,
             ],
         ),
-        hidden=("Time", "Value #A"),
+        hidden=("Time", "Value #A", "Value #I"),
         renames=LATEST_COLUMNS,
         order=tuple(LATEST_COLUMNS),
         sort_by="Workflow",
@@ -390,23 +394,15 @@ BUCKETS = "onepin_workflow_run_duration_seconds_bucket"
 
 
 def duration_heatmap() -> Json:
-    return heatmap(
+    return bucket_heatmap(
         "Run duration distribution",
         "How long runs took, from the onepin_workflow_run_duration_seconds "
         "histogram: each column counts the runs that finished in that window, by duration "
         "bucket. The dots are exemplars (Prometheus with --enable-feature=exemplar-storage): "
         "the run that ended last in a bucket, linked to the run in the OnePin app.",
-        [
-            target(
-                f"sum by (le) (increase({S(BUCKETS)}[$__rate_interval]))",
-                "A",
-                "{{le}}",
-                fmt="heatmap",
-                exemplar=True,
-            )
-        ],
-        unit="s",
-        value="runs",
+        S(BUCKETS),
+        "runs",
+        exemplar=True,
     )
 
 
@@ -583,7 +579,14 @@ def place(lay: Layout) -> None:
     lay.add(latest_runs(), width=24, height=9)
     lay.add(latest_status_timeline(), width=24, height=8)
     lay.row("History")
-    history = [*finished_graphs(), duration_heatmap(), duration_table(), *cost_graphs()]
+    history = [
+        *finished_graphs(),
+        duration_heatmap(),
+        duration_table(),
+        nodes.node_duration_heatmap(),
+        nodes.node_p95(),
+        *cost_graphs(),
+    ]
     for panel in history:
         lay.add(panel, width=12, height=8)
     lay.row("Pauses, delivered audio and successes")

@@ -272,3 +272,13 @@ def heatmap(title: str, description: str, targets: list[Json], *, unit: str, val
         "yAxis": {"axisPlacement": "left", "reverse": False, "unit": unit},
     }
     return panel("heatmap", title, description, targets, HEATMAP_FIELDS, options)
+
+
+def bucket_heatmap(
+    title: str, description: str, buckets: str, value: str, *, exemplar: bool = False
+) -> Json:
+    """A heatmap of a duration histogram's `buckets` selector: per window, how many
+    observations fell in each bucket (with `exemplar`, and the exemplars of its buckets)."""
+    expr = f"sum by (le) (increase({buckets}[$__rate_interval]))"
+    query = target(expr, "A", "{{le}}", fmt="heatmap", exemplar=exemplar)
+    return heatmap(title, description, [query], unit="s", value=value)

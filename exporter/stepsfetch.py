@@ -1,0 +1,92 @@
+"""Get Run Steps, as jobs for the worker pool (exporter/jobs.py): the node executions of each
+run the ledger counted (once per run: `RunLedger.steps_due`), and, with
+`collection.run_nodes`, the nodes each active run is running now.
+
+A failed read never marks the workflow down: a finished run's steps are tried again at the next
+polls (up to `STEPS_ATTEMPTS` reads, then given up with one log line); an active run's at the
+next poll. The failed nodes' error text goes to the debug log and the status page, never to a
+label (exporter/nodes.py redacts and bounds it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from functools import partial
+
+from exporter.apierrors import ApiError
+from exporter.client import OnePinClient
+from exporter.config import Workspace
+from exporter.deadline import Deadline
+from exporter.jobs import Jobs
+from exporter.models import Run
+from exporter.nodes import NodeRef, finished_run_nodes, running_nodes
+from exporter.redact import redactor_for
+from exporter.workflowstate import Located, Refresh, WorkflowState
+
+log = logging.getLogger("exporter.poller")
+
+
+def runs_to_locate(active: Iterable[Run], located: Mapping[str, Located]) -> list[Run]:
+    """The active runs whose running nodes to ask for: those never asked about, and those whose
+    finished_steps changed since they were (an unknown count is asked about every poll)."""
+    return [
+        run
+        for run in active
+        if run.id not in located
+        or run.finished_steps is None
+        or located[run.id][0] != run.finished_steps
+    ]
+
+
+class StepsFetcher:
+    def __init__(self, client: OnePinClient, workspace: Workspace, run_nodes: bool) -> None:
+        self.client = client
+        self._workspace = workspace
+        self._run_nodes = run_nodes
+
+    def ask(self, jobs: Jobs, states: Iterable[WorkflowState], deadline: Deadline) -> None:
+        """Queue the Get Run Steps calls of these workflows."""
+        for state in states:
+            for run, _failures in list(state.ledger.steps_due.values()):
+                jobs.add(
+                    Refresh(workflow_id=state.id), partial(self._finished, state, run, deadline)
+                )
+            if not self._run_nodes:
+                continue
+            active = state.active()
+            ids = {run.id for run in active}
+            if state.located.keys() - ids:  # runs no longer active: nothing runs in them
+                state.located = {rid: v for rid, v in state.located.items() if rid in ids}
+                state.changed()
+            for run in runs_to_locate(active, state.located):
+                jobs.add(Refresh(workflow_id=state.id), partial(self._active, state, run, deadline))
+
+    async def _finished(self, state: WorkflowState, run: Run, deadline: Deadline) -> None:
+        where = {"workspace": self._workspace.name, "workflow_id": state.id, "run_id": run.id}
+        try:
+            steps = await self.client.get_run_steps(state.id, run.id, deadline)
+        except ApiError as exc:
+            if state.ledger.steps_failed(run.id):
+                log.warning("node executions of a finished run given up: %s", exc, extra=where)
+            return
+        redactor = redactor_for(self._workspace.token.reveal())
+        found = finished_run_nodes(steps, run.status, redactor)
+        state.ledger.steps_read(run, found)
+        state.changed()
+        for failed in found.failed:
+            log.debug(
+                "run #%d failed at node %s (%s): %s",
+                run.run_number, failed.node.node_id, failed.node.node_type, failed.error,
+                extra=where,
+            )  # fmt: skip
+
+    async def _active(self, state: WorkflowState, run: Run, deadline: Deadline) -> None:
+        try:
+            steps = await self.client.get_run_steps(state.id, run.id, deadline)
+        except ApiError:
+            return  # asked again at the next poll (its finished_steps is not recorded)
+        nodes: tuple[NodeRef, ...] = running_nodes(steps)
+        if run.id in {r.id for r in state.active()}:
+            state.located[run.id] = (run.finished_steps, nodes)
+            state.changed()
