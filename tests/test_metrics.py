@@ -182,7 +182,7 @@ def test_the_readme_says_what_an_idle_workflow_and_an_active_run_cost() -> None:
     last_run = sum(
         n for name, n in idle_cost.items() if name.startswith("onepin_workflow_last_run_")
     )
-    assert last_run == readme_figure(r'`exclude: \["onepin_workflow_last_run_\.\*"\]` (\d+)')
+    assert last_run == readme_figure(r"the regex `onepin_workflow_last_run_\.\*` (\d+)")
 
 
 def readme_rows() -> dict[str, str]:
