@@ -24,6 +24,7 @@ from exporter.models import Workflow
 from exporter.planner import plan_workflow, wants_summary, watched_statuses
 from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
+from exporter.scheduled import configured_schedules, schedule_times
 from exporter.selection import Selection
 from exporter.snapshot import Snapshot, WorkspaceSnapshot
 from exporter.workflowstate import Refresh, WorkflowState, merge
@@ -46,11 +47,13 @@ class WorkspacePoller:
         settings: CollectionSettings,
         selects: Callable[[str], bool] = lambda _id: True,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
     ) -> None:
         self.workspace = workspace
         self.client = client
         self.settings = settings
-        self._clock = clock
+        self._clock, self._wall_clock = clock, wall_clock
+        self._schedules = configured_schedules(workspace)
         self._fetch = Fetcher(client, settings, workspace.name)
         self._health = WorkspaceHealth(workspace, clock)
         self._errors = ErrorLog(workspace.name)
@@ -104,7 +107,7 @@ class WorkspacePoller:
             outs.pop(wid).dropped = True
         refreshed = await self._refresh_all(selected, deadline, statuses, outs)
         self._last_duration = self._clock() - started
-        self._polled_at = time.time()
+        self._polled_at = self._wall_clock()
         return self._snapshot(refreshed)
 
     def _ask_watched(self, statuses: Jobs, deadline: Deadline) -> dict[str, Refresh]:
@@ -263,13 +266,14 @@ class WorkspacePoller:
     # --- snapshot -----------------------------------------------------------------------------
 
     def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
-        now = self._clock()
+        now, wall = self._clock(), self._wall_clock()
         error, run_series = self._health.error, self.settings.run_series
         workflows = []
         for state in self._states.values():
             up = state.id in refreshed
             has_data = up or self._selection.fresh(state, now)
-            workflows.append(workflow_snapshot(state, up, has_data, error, run_series))
+            times = schedule_times(self._schedules, state.id, wall)
+            workflows.append(workflow_snapshot(state, up, has_data, error, run_series, times))
         return WorkspaceSnapshot(
             name=self.workspace.name,
             up=self._health.up,

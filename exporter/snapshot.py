@@ -25,6 +25,15 @@ class WorkflowTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleTimes:
+    """A scheduled workflow's fire times at the poll (Unix seconds; None: no such fire)."""
+
+    last_expected: float | None  # the latest fire time not in the future
+    next_expected: float | None
+    grace: float  # how long after a fire its run may be created
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowSnapshot:
     id: str
     name: str
@@ -42,6 +51,8 @@ class WorkflowSnapshot:
     # When the newest completed / failed run seen ended (exporter/ledger.py `ended_at`).
     last_success: float | None = None
     last_failure: float | None = None
+    # Of a workflow on a schedule (exporter/scheduled.py); None for the others.
+    schedule: ScheduleTimes | None = None
     # Changes whenever any other field of this workflow's snapshot changes; render caches key
     # on (id, version).
     version: int = 0

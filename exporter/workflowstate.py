@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from exporter.apierrors import ApiError
 from exporter.ledger import RunLedger
 from exporter.models import Fingerprint, Run, RunsSummary, Workflow
-from exporter.snapshot import WorkflowSnapshot
+from exporter.snapshot import ScheduleTimes, WorkflowSnapshot
 
-# What a published snapshot was made for: (up, has_data, error).
-PublishKey = tuple[bool, bool, str | None]
+# What a published snapshot was made for: (up, has_data, error, schedule times).
+PublishKey = tuple[bool, bool, str | None, ScheduleTimes | None]
 
 
 @dataclass(slots=True)
