@@ -27,6 +27,7 @@ from exporter.publish import frozen_stats, workflow_snapshot
 from exporter.scheduled import configured_schedules, schedule_times
 from exporter.selection import Selection
 from exporter.snapshot import Snapshot, WorkspaceSnapshot
+from exporter.triggers import TriggerWatch
 from exporter.workflowstate import Refresh, WorkflowState, merge
 from exporter.workspacehealth import WorkspaceHealth
 
@@ -54,6 +55,7 @@ class WorkspacePoller:
         self.settings = settings
         self._clock, self._wall_clock = clock, wall_clock
         self._schedules = configured_schedules(workspace)
+        self._triggers = TriggerWatch(workspace.name, settings.schedule_triggers)
         self._fetch = Fetcher(client, settings, workspace.name)
         self._health = WorkspaceHealth(workspace, clock)
         self._errors = ErrorLog(workspace.name)
@@ -72,6 +74,7 @@ class WorkspacePoller:
         new config no longer selects are dropped by the next poll, as any unselected one."""
         self._selection.adopt(old._selection)
         self._health.adopt(old._health)
+        self._triggers.adopt(old._triggers)
         self._last_duration, self._last_deadline = old._last_duration, old._last_deadline
         self._polled_at = old._polled_at
 
@@ -105,7 +108,10 @@ class WorkspacePoller:
         selection.forget(catalogue.workflows, selected, unreadable)
         for wid in outs.keys() - selected.keys():
             outs.pop(wid).dropped = True
-        refreshed = await self._refresh_all(selected, deadline, statuses, outs)
+        refreshed, _ = await asyncio.gather(
+            self._refresh_all(selected, deadline, statuses, outs),
+            self._triggers.learn(self.client, selected, self._schedules, deadline),
+        )
         self._last_duration = self._clock() - started
         self._polled_at = self._wall_clock()
         return self._snapshot(refreshed)
@@ -272,7 +278,7 @@ class WorkspacePoller:
         for state in self._states.values():
             up = state.id in refreshed
             has_data = up or self._selection.fresh(state, now)
-            times = schedule_times(self._schedules, state.id, wall)
+            times = schedule_times(self._schedules, self._triggers.schedules, state.id, wall)
             workflows.append(workflow_snapshot(state, up, has_data, error, run_series, times))
         return WorkspaceSnapshot(
             name=self.workspace.name,

@@ -140,7 +140,8 @@ class WorkflowRef:
     schedule: str | None = key(
         None,
         help="A cron expression (five fields, e.g. `0 2 * * *`, or `@daily`) the workflow is "
-        "expected to run on: exports `onepin_workflow_schedule_*`, for OnePinScheduledRunMissed.",
+        "expected to run on: exports `onepin_workflow_schedule_*`, for OnePinScheduledRunMissed. "
+        "Wins over a schedule trigger (`collection.schedule_triggers`).",
         convert=_string, what="a cron expression", check=_cron_check, summary="own",
     )  # fmt: skip
     schedule_timezone: str = key(
@@ -267,6 +268,13 @@ class CollectionSettings:
         False,
         "Label each active run's status series with its `triggered_by` user name (personal "
         "data: opt-in).",
+        summary="set",
+    )
+    schedule_triggers: bool = _flag(
+        False,
+        "Watch the schedule trigger of each workflow without a `schedule` in the config, read "
+        "from *Get Workflow* (`definition.triggers[]`): one call per workflow when first seen "
+        "and when its `updated_at` changes.",
         summary="set",
     )
     metrics: MetricSelection = key(

@@ -66,6 +66,7 @@ EVERY: dict[str, Any] = {
         "max_duration": "17s",
         "runs_summary": False,
         "triggered_by_label": True,
+        "schedule_triggers": True,
         "metrics": {"include": ["onepin_.*", "up"], "exclude": ["onepin_run_.*"]},
     },
 }
@@ -100,6 +101,7 @@ SHOWN = {
     "collection.max_duration": " max_duration=17s ",
     "collection.runs_summary": " runs_summary=false ",
     "collection.triggered_by_label": " triggered_by_label=true ",
+    "collection.schedule_triggers": " schedule_triggers=true ",
     "collection.metrics": " metrics.",
     "collection.metrics.include": " metrics.include=['onepin_.*', 'up'] ",
     "collection.metrics.exclude": " metrics.exclude=['onepin_run_.*']",

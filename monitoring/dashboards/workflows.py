@@ -579,7 +579,8 @@ def schedules() -> Json:
     colour_text = {"custom.cellOptions": {"type": "color-text"}}
     return table(
         "Schedules",
-        "Each workflow with a `schedule` in the exporter's config: the latest fire time of "
+        "Each workflow on a schedule (a `schedule` in the exporter's config, or a schedule "
+        "trigger read with `collection.schedule_triggers`): the latest fire time of "
         "its schedule, when its latest run was created, the next fire time, and whether the "
         "latest fire started no run within the schedule's grace (what alert "
         "OnePinScheduledRunMissed fires on).",
