@@ -5,7 +5,8 @@ definition read by Get Workflow when it is first seen and again only when its ca
 `updated_at` changes (a steady poll asks nothing more). At most MAX_PER_POLL are asked per poll,
 so that the first polls of a large workspace stay within their deadline: the rest are asked at the
 next polls. A definition that cannot be asked for is asked for again at the next poll; what is
-wrong in one is logged once per workflow (exporter/schedule.py reads it defensively).
+wrong in one is logged when it is read, so once per change of the workflow (exporter/schedule.py
+reads it defensively).
 """
 
 from __future__ import annotations
