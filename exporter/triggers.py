@@ -12,6 +12,7 @@ reads it defensively).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Mapping
 
@@ -38,7 +39,7 @@ def to_ask(
         for wid, entry in selected.items()
         if wid not in configured and (wid not in seen or seen[wid] != entry.updated_at)
     )
-    return [wid for _, wid in zip(range(limit), wanted, strict=False)]
+    return list(itertools.islice(wanted, limit))
 
 
 class TriggerWatch:
