@@ -44,6 +44,8 @@ class Workflow:
     run_status_counts: Mapping[str, int] | None
     # Fields that were sent but could not be read (so are None): "field: what was wrong".
     problems: tuple[str, ...] = ()
+    # When the workflow (its definition) last changed: Get Workflow is asked again then.
+    updated_at: float | None = None
 
     def fingerprint(self) -> Fingerprint | None:
         """What changes when a run is created, or when the latest run finishes (its credits and

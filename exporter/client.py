@@ -42,6 +42,7 @@ from exporter.models import (
     parse_run_page,
     parse_run_status,
     parse_runs_summary,
+    parse_workflow_definition,
     parse_workflow_page,
 )
 from exporter.nodes import RunSteps, parse_run_steps
@@ -195,6 +196,12 @@ class OnePinClient:
         path = f"/workflows/{quote(workflow_id, safe='')}/runs/summary"
         body = await self._get("runs_summary", path, {}, deadline)
         return self._decode("runs_summary", body, parse_runs_summary)
+
+    async def workflow_definition(self, workflow_id: str, deadline: Deadline) -> Any:
+        """Get Workflow's `definition`, as sent."""
+        path = f"/workflows/{quote(workflow_id, safe='')}"
+        body = await self._get("get_workflow", path, {}, deadline)
+        return self._decode("get_workflow", body, parse_workflow_definition)
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from the keys' declarations. Only what one declaration cannot say is written her
 
 from __future__ import annotations
 
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,11 +114,26 @@ def _workflows(c: _Checker, node: _Node | None, path: str) -> tuple[WorkflowRef,
         wm = c.mapping(wnode, wpath, yaml_names(WorkflowRef), _required(WorkflowRef))
         if wm is None:
             continue
-        wid = _read(c, wm, wpath, WorkflowRef, "id")
-        wname = _read(c, wm, wpath, WorkflowRef, "name")
-        if wid:
-            refs.append(WorkflowRef(wid, wname))
+        values = _workflow_keys(c, wm, wpath)
+        if values["id"]:
+            refs.append(WorkflowRef(**values))
     return tuple(refs)
+
+
+def _workflow_keys(c: _Checker, wm: dict[str, _Node], wpath: str) -> dict[str, Any]:
+    """One entry's keys, each checked; the schedule's own keys only with a `schedule`."""
+    values: dict[str, Any] = {}
+    for f, k in declared(WorkflowRef):
+        default = None if f.default is MISSING else f.default
+        node = wm.get(f.name)
+        values[f.name] = read_key(c, node, f"{wpath}.{f.name}", k, default)
+        problem = k.check(values[f.name]) if k.check is not None and node is not None else None
+        if problem is not None:
+            c.error(f"{wpath}.{f.name}", node, problem)
+    for name in ("schedule_timezone", "schedule_grace"):
+        if name in wm and "schedule" not in wm:
+            c.error(f"{wpath}.{name}", wm[name], "applies to a `schedule`: set one, or remove it")
+    return values
 
 
 def _workspace(c: _Checker, node: _Node, path: str, base_dir: Path) -> Workspace | None:

@@ -10,7 +10,7 @@ from dataclasses import Field
 from typing import Any, cast
 
 from exporter.configvalues import duration_text, parse_duration
-from exporter.settings import Config, Key, Workspace, declared
+from exporter.settings import Config, Key, WorkflowRef, Workspace, declared
 
 
 def _shown(settings: Any, prefix: str = "") -> list[str]:
@@ -29,13 +29,21 @@ def _shown(settings: Any, prefix: str = "") -> list[str]:
     return parts
 
 
+def _workflow(w: WorkflowRef) -> str:
+    text = f"    - {w.id}" + (f" ({w.name})" if w.name else "")
+    if w.schedule is None:
+        return text
+    grace = f"{w.schedule_grace:g}s"
+    return f"{text} schedule={w.schedule!r} timezone={w.schedule_timezone} grace={grace}"
+
+
 def _workspace(ws: Workspace) -> list[str]:
     lines = [f"workspace {ws.name}: api_url={ws.api_url} credentials={ws.token.source}"]
     if ws.workspace_id:
         lines.append(f"  workspace_id={ws.workspace_id}")
     if ws.workflows is not None:
         lines.append(f"  workflows: {len(ws.workflows)} listed")
-        lines.extend(f"    - {w.id}" + (f" ({w.name})" if w.name else "") for w in ws.workflows)
+        lines.extend(_workflow(w) for w in ws.workflows)
     else:
         inc = ", ".join(p.pattern for p in ws.discovery.include) or "all"
         exc = ", ".join(p.pattern for p in ws.discovery.exclude) or "none"

@@ -25,7 +25,7 @@ from exporter import __version__, nodelines
 from exporter.exposition import escape, format_value, histogram, line, one_of
 from exporter.family import COUNTER, GAUGE, HISTOGRAM, Family, RunGauge, WorkflowLines
 from exporter.models import KNOWN_PAUSE_REASONS, KNOWN_STATUSES, TERMINAL_STATUSES
-from exporter.snapshot import WorkspaceSnapshot
+from exporter.snapshot import ScheduleTimes, WorkspaceSnapshot
 
 MIB = 1048576.0
 
@@ -216,6 +216,13 @@ def _last_failure(x: WorkflowLines) -> str:
     return _value(LAST_FAILURE.name, x, x.wf.last_failure)
 
 
+def _schedule(sample: str, read: Callable[[ScheduleTimes], float | None], x: WorkflowLines) -> str:
+    """A value of the workflow's schedule, of a scheduled workflow with data (without its runs'
+    data, the alert would take a fire for missed)."""
+    schedule = x.wf.schedule
+    return "" if schedule is None else _value(sample, x, read(schedule))
+
+
 def _finished(x: WorkflowLines) -> str:
     finished = x.wf.totals.finished
     exemplars = x.wf.totals.finished_exemplars if x.exemplars else {}
@@ -297,6 +304,15 @@ LAST_SUCCESS = _workflow("onepin_workflow_last_success_timestamp_seconds", GAUGE
 LAST_FAILURE = _workflow("onepin_workflow_last_failure_timestamp_seconds", GAUGE, WORKFLOW,
     _last_failure,
     "When the newest failed run seen (List Runs, Get Run Status) failed.")  # fmt: skip
+SCHEDULE_LAST = _workflow(name := "onepin_workflow_schedule_last_expected_timestamp_seconds",
+    GAUGE, WORKFLOW, partial(_schedule, name, lambda s: s.last_expected),
+    "Of a workflow on a schedule: its latest fire time not after the poll.")  # fmt: skip
+SCHEDULE_NEXT = _workflow(name := "onepin_workflow_schedule_next_expected_timestamp_seconds",
+    GAUGE, WORKFLOW, partial(_schedule, name, lambda s: s.next_expected),
+    "Of a workflow on a schedule: its first fire time after the poll.")  # fmt: skip
+SCHEDULE_GRACE = _workflow(name := "onepin_workflow_schedule_grace_seconds", GAUGE, WORKFLOW,
+    partial(_schedule, name, lambda s: s.grace),
+    "Of a workflow on a schedule: how long after a fire time its run may be created.")  # fmt: skip
 FINISHED = _workflow("onepin_workflow_runs_finished", COUNTER, (*WORKFLOW, "status"), _finished,
     "Runs seen reaching a terminal status by this exporter process.")  # fmt: skip
 RUN_DURATION = _workflow("onepin_workflow_run_duration_seconds", HISTOGRAM, (*WORKFLOW, "le"),

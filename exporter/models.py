@@ -36,6 +36,7 @@ from exporter.responsereaders import (
     parse_run_status,
     parse_runs_summary,
     parse_workflow,
+    parse_workflow_definition,
     parse_workflow_page,
 )
 
@@ -65,5 +66,6 @@ __all__ = [
     "parse_runs_summary",
     "parse_time",
     "parse_workflow",
+    "parse_workflow_definition",
     "parse_workflow_page",
 ]

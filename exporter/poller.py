@@ -24,9 +24,11 @@ from exporter.models import Workflow
 from exporter.planner import plan_workflow, wants_summary, watched_statuses
 from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
+from exporter.scheduled import configured_schedules, schedule_times
 from exporter.selection import Selection
 from exporter.snapshot import Snapshot, WorkspaceSnapshot
 from exporter.stepsfetch import StepsFetcher
+from exporter.triggers import TriggerWatch
 from exporter.workflowstate import Refresh, WorkflowState, merge
 from exporter.workspacehealth import WorkspaceHealth
 
@@ -47,11 +49,14 @@ class WorkspacePoller:
         settings: CollectionSettings,
         selects: Callable[[str], bool] = lambda _id: True,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
     ) -> None:
         self.workspace = workspace
         self.client = client
         self.settings = settings
-        self._clock = clock
+        self._clock, self._wall_clock = clock, wall_clock
+        self._schedules = configured_schedules(workspace)
+        self._triggers = TriggerWatch(workspace.name, settings.schedule_triggers)
         self._fetch = Fetcher(client, settings, workspace.name)
         # Where active runs are is shown only with their run series: not asked for without.
         self._steps = StepsFetcher(client, workspace, settings.run_nodes and settings.run_series)
@@ -72,6 +77,7 @@ class WorkspacePoller:
         new config no longer selects are dropped by the next poll, as any unselected one."""
         self._selection.adopt(old._selection)
         self._health.adopt(old._health)
+        self._triggers.adopt(old._triggers)
         self._last_duration, self._last_deadline = old._last_duration, old._last_deadline
         self._polled_at = old._polled_at
 
@@ -105,9 +111,12 @@ class WorkspacePoller:
         selection.forget(catalogue.workflows, selected, unreadable)
         for wid in outs.keys() - selected.keys():
             outs.pop(wid).dropped = True
-        refreshed = await self._refresh_all(selected, deadline, statuses, outs)
+        refreshed, _ = await asyncio.gather(
+            self._refresh_all(selected, deadline, statuses, outs),
+            self._triggers.learn(self.client, selected, self._schedules, deadline),
+        )
         self._last_duration = self._clock() - started
-        self._polled_at = time.time()
+        self._polled_at = self._wall_clock()
         return self._snapshot(refreshed)
 
     def _ask_watched(self, statuses: Jobs, deadline: Deadline) -> dict[str, Refresh]:
@@ -269,13 +278,14 @@ class WorkspacePoller:
     # --- snapshot -----------------------------------------------------------------------------
 
     def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
-        now = self._clock()
+        now, wall = self._clock(), self._wall_clock()
         error, run_series = self._health.error, self.settings.run_series
         workflows = []
         for state in self._states.values():
             up = state.id in refreshed
             has_data = up or self._selection.fresh(state, now)
-            workflows.append(workflow_snapshot(state, up, has_data, error, run_series))
+            times = schedule_times(self._schedules, self._triggers.schedules, state.id, wall)
+            workflows.append(workflow_snapshot(state, up, has_data, error, run_series, times))
         return WorkspaceSnapshot(
             name=self.workspace.name,
             up=self._health.up,

@@ -9,13 +9,14 @@ left the selection and came back or after a config reload.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping
 
 from exporter.apistats import ApiStats
 from exporter.ledger import Ended
-from exporter.snapshot import WorkflowSnapshot
+from exporter.snapshot import ScheduleTimes, WorkflowSnapshot
 from exporter.workflowstate import PublishKey, WorkflowState
 
 _versions = itertools.count(1)  # 0 is left for snapshots made elsewhere (tests)
@@ -39,13 +40,21 @@ def frozen_stats(stats: ApiStats) -> ApiStats:
 
 
 def workflow_snapshot(
-    state: WorkflowState, up: bool, has_data: bool, workspace_error: str | None, run_series: bool
+    state: WorkflowState,
+    up: bool,
+    has_data: bool,
+    workspace_error: str | None,
+    run_series: bool,
+    schedule: ScheduleTimes | None = None,
 ) -> WorkflowSnapshot:
-    """The workflow's snapshot: the one handed out last while nothing it shows changed."""
-    key: PublishKey = (up, has_data, None if up else state.error or workspace_error)
+    """The workflow's snapshot: the one handed out last while nothing it shows changed (its
+    schedule's expected times move on with the clock, so a new fire time is a change)."""
+    key: PublishKey = (up, has_data, None if up else state.error or workspace_error, schedule)
     if state.published is not None and state.published[0] == key:
         return state.published[1]
     snapshot = _build(state, up, has_data, workspace_error, run_series, next(_versions))
+    if schedule is not None:
+        snapshot = dataclasses.replace(snapshot, schedule=schedule)
     state.published = (key, snapshot)
     return snapshot
 

@@ -81,8 +81,15 @@ def parse_workflow(raw: Any, where: str = "workflow") -> Workflow:
         last_run_at=_time(d, "last_run_at", problems),
         last_run_status=UNKNOWN_STATUS if status is not None and not status.strip() else status,
         run_status_counts=_status_counts(d.get("run_status_counts"), problems),
+        updated_at=_time(d, "updated_at", problems),
         problems=_problems(problems),
     )
+
+
+def parse_workflow_definition(body: Any) -> Any:
+    """Get Workflow's `definition`, as sent (exporter/schedule.py reads it defensively)."""
+    data = _obj(_data(body, "workflow"), "data")
+    return data.get("definition")
 
 
 def _status_counts(value: Any, problems: list[str]) -> Mapping[str, int] | None:

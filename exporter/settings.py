@@ -26,6 +26,7 @@ from exporter.configvalues import (
     _url,
 )
 from exporter.configvalues import parse_duration as _duration
+from exporter.schedule import DEFAULT_GRACE, DEFAULT_TIMEZONE, ScheduleError, make_schedule
 
 KEY = "key"
 
@@ -113,11 +114,45 @@ def _regexes(help: str, convert: Callable[[Any], Any] = _regex, **more: Any) -> 
 # pragma: no mutate end
 
 
+def _schedule_problem(make: Callable[[], object]) -> str | None:
+    """What make_schedule says is wrong (it names the problem and how it should look)."""
+    try:
+        make()
+    except ScheduleError as error:
+        return str(error)
+    return None
+
+
+def _cron_check(cron: str | None) -> str | None:
+    return None if cron is None else _schedule_problem(lambda: make_schedule(cron))
+
+
+def _timezone_check(zone: str) -> str | None:
+    return _schedule_problem(lambda: make_schedule("* * * * *", zone))
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowRef:
     id: str = key(help="The workflow's id.", convert=_string, what="a workflow id", required=True)
     name: str | None = key(
         None, help="Overrides `workflow_name`.", convert=_string, what="a string"
+    )
+    schedule: str | None = key(
+        None,
+        help="A cron expression (five fields, e.g. `0 2 * * *`, or `@daily`) the workflow is "
+        "expected to run on: exports `onepin_workflow_schedule_*`, for OnePinScheduledRunMissed. "
+        "Wins over a schedule trigger (`collection.schedule_triggers`).",
+        convert=_string, what="a cron expression", check=_cron_check, summary="own",
+    )  # fmt: skip
+    schedule_timezone: str = key(
+        DEFAULT_TIMEZONE,
+        help="The IANA time zone `schedule` is read in (e.g. `Europe/Berlin`).",
+        convert=_string, what="a time zone name", check=_timezone_check, summary="own",
+    )  # fmt: skip
+    schedule_grace: float = _duration_key(
+        DEFAULT_GRACE,
+        "How long after an expected time a run may be created before the fire counts as missed.",
+        summary="own",
     )
 
 
@@ -158,8 +193,10 @@ class Workspace:
     )  # fmt: skip
     workflows: tuple[WorkflowRef, ...] | None = key(
         None,
-        help="Explicit list: `id`, optional `name` (overrides `workflow_name`). A bare id is an "
-        "entry without a name.",
+        help="Explicit list: `id`, optional `name` (overrides `workflow_name`), optional "
+        "`schedule` (a cron expression the workflow runs on, e.g. `0 2 * * *`), "
+        "`schedule_timezone` (default `UTC`) and `schedule_grace` (default `10m`): see "
+        "[Missed schedules](#missed-schedules). A bare id is an entry without a name.",
         section=WorkflowRef, many=True, default_text="discover all", summary="own", one_row=True,
     )  # fmt: skip
     discovery: Discovery = key(Discovery(), help="", section=Discovery, summary="own")
@@ -238,6 +275,13 @@ class CollectionSettings:
         False,
         "Label each active run's status series with its `triggered_by` user name (personal "
         "data: opt-in).",
+        summary="set",
+    )
+    schedule_triggers: bool = _flag(
+        False,
+        "Watch the schedule trigger of each workflow without a `schedule` in the config, read "
+        "from *Get Workflow* (`definition.triggers[]`): one call per workflow when first seen "
+        "and when its `updated_at` changes.",
         summary="set",
     )
     metrics: MetricSelection = key(

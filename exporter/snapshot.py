@@ -28,6 +28,15 @@ class WorkflowTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleTimes:
+    """A scheduled workflow's fire times at the poll (Unix seconds; None: no such fire)."""
+
+    last_expected: float | None  # the latest fire time not in the future
+    next_expected: float | None
+    grace: float  # how long after a fire its run may be created
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowSnapshot:
     id: str
     name: str
@@ -49,6 +58,8 @@ class WorkflowSnapshot:
     last_failure_nodes: tuple[FailedNode, ...] = ()
     # The nodes each active run is running now, by run id (collection.run_nodes).
     current_nodes: Mapping[str, tuple[NodeRef, ...]] = field(default_factory=dict)
+    # Of a workflow on a schedule (exporter/scheduled.py); None for the others.
+    schedule: ScheduleTimes | None = None
     # Changes whenever any other field of this workflow's snapshot changes; render caches key
     # on (id, version).
     version: int = 0

@@ -13,10 +13,10 @@ from exporter.apierrors import ApiError
 from exporter.ledger import RunLedger
 from exporter.models import Fingerprint, Run, RunsSummary, Workflow
 from exporter.nodes import NodeRef
-from exporter.snapshot import WorkflowSnapshot
+from exporter.snapshot import ScheduleTimes, WorkflowSnapshot
 
-# What a published snapshot was made for: (up, has_data, error).
-PublishKey = tuple[bool, bool, str | None]
+# What a published snapshot was made for: (up, has_data, error, schedule times).
+PublishKey = tuple[bool, bool, str | None, ScheduleTimes | None]
 # Where an active run was when last asked (collection.run_nodes): its finished_steps then,
 # and the nodes it was running.
 Located = tuple[int | None, tuple[NodeRef, ...]]

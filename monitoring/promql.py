@@ -65,6 +65,10 @@ TOKENS = "onepin_workflow_run_token_cost_total"
 LAST_SUCCESS = "onepin_workflow_last_success_timestamp_seconds"
 PAUSED_SECONDS = "onepin_run_paused_seconds"
 PAUSE_REASON = "onepin_run_pause_reason"
+LAST_CREATED = "onepin_workflow_last_run_created_timestamp_seconds"
+SCHEDULE_LAST = "onepin_workflow_schedule_last_expected_timestamp_seconds"
+SCHEDULE_NEXT = "onepin_workflow_schedule_next_expected_timestamp_seconds"
+SCHEDULE_GRACE = "onepin_workflow_schedule_grace_seconds"
 
 RATE_LIMITED = eq("code", "429")
 FAILED_REQUEST = matches("code", "5..|error")  # a 5xx, or no HTTP answer at all
@@ -93,3 +97,16 @@ def paused_time_with_reason(scope: Scope, *reason: str, sep: str = " ") -> str:
     goes between the three parts: a new line where the alert rules want it)."""
     paused = scope(PAUSE_REASON, *reason) + " == 1"
     return f"{scope(PAUSED_SECONDS)}{sep}* ignoring (reason) group_left (reason){sep}({paused})"
+
+
+def scheduled_run_missed(scope: Scope) -> str:
+    """Of each workflow on a schedule whose latest fire time is more than its grace ago and
+    that has no run created since (or none at all): the seconds since that fire. One part per
+    line (OnePinScheduledRunMissed; the schedule panel's "Missed" column)."""
+    last, created = scope(SCHEDULE_LAST), scope(LAST_CREATED)
+    parts = (
+        f"time() - {last}", f"> {scope(SCHEDULE_GRACE)}", "and", "(",
+        f"  {created}", f"  < {last}", "  or", "  (", f"    {last}", "    unless",
+        f"    {created}", "  )", ")",
+    )  # fmt: skip
+    return "\n".join(parts)

@@ -349,6 +349,23 @@ def workflow_no_recent_success() -> Alert:
     )
 
 
+def scheduled_run_missed() -> Alert:
+    return Alert(
+        "OnePinScheduledRunMissed",
+        lines(*promql.scheduled_run_missed(A).splitlines()),
+        "warning",
+        "A scheduled run of OnePin workflow {{ $labels.workflow_name }} did not start.",
+        "Workflow {{ $labels.workflow_name }} ({{ $labels.workflow_id }}) in workspace "
+        "{{ $labels.workspace }} was due to start a run by its schedule "
+        "{{ $value | humanizeDuration }} ago, and no run has been created since, past the "
+        "schedule's grace.",
+        note="The grace after the latest expected fire time is over, and the latest run was "
+        "created before that\nfire (or the workflow has no run). It lasts until the next fire "
+        "time (the series then moves on)\nor a run, so no `for:`: a missed fire of a frequent "
+        "schedule fires only briefly.",
+    )
+
+
 RUNS = Group(
     "onepin-runs",
     (
@@ -359,6 +376,7 @@ RUNS = Group(
         run_paused_by_provider(),
         workflow_pass_ratio_low(),
         workflow_no_recent_success(),
+        scheduled_run_missed(),
     ),
 )
 

@@ -76,6 +76,12 @@ ADDED_METRICS = [
     "onepin_exporter_config_last_reload_successful",
     "onepin_exporter_config_last_reload_success_timestamp_seconds",
 ]
+# Issue 13: of a workflow with a `schedule` in the config only (the exporter's, not the API's).
+SCHEDULE_METRICS = [
+    "onepin_workflow_schedule_last_expected_timestamp_seconds",
+    "onepin_workflow_schedule_next_expected_timestamp_seconds",
+    "onepin_workflow_schedule_grace_seconds",
+]
 # What the official SDK's models add (issue 16, onepin-api.md §8). Each exists only where the
 # API sends its field (a pause reason only for a paused run; credits and delivered audio only from
 # a run list that showed the latest run finished), so the scrape of the fake API and the e2e chain
@@ -109,6 +115,7 @@ CONTRACT_METRICS = frozenset(
     + WORKFLOW_METRICS
     + RUN_METRICS
     + ADDED_METRICS
+    + SCHEDULE_METRICS
     + SDK_WORKFLOW_METRICS
     + SDK_RUN_METRICS
 )

@@ -104,3 +104,18 @@ def require_binary(name: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is required in CI (the test command installs it)")
     pytest.skip(f"{name} not installed")
+
+
+def listed_workspace(
+    name: str, api_url: str, token: str, workflows: Mapping[str, str], schedules: Mapping[str, str]
+) -> str:
+    """YAML `workspaces:` of one workspace listing each workflow of `workflows` (id -> name),
+    those whose name is in `schedules` with that entry's keys (e.g. `schedule: '@daily'`)."""
+    entries = "".join(
+        f"      - {{id: '{wid}', {schedules[wf]}}}\n" if wf in schedules else f"      - '{wid}'\n"
+        for wid, wf in workflows.items()
+    )
+    return (
+        f"workspaces:\n  - name: {name}\n    api_url: '{api_url}'\n    token: {token}\n"
+        f"    workflows:\n{entries}"
+    )

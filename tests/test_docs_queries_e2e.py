@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from tests.doc_queries import PLACEHOLDER, DocQuery, queries
-from tests.helpers import require_binary
+from tests.helpers import listed_workspace, require_binary
 from tests.procs import (
     Prometheus,
     http_get,
@@ -52,12 +52,15 @@ EXAMPLE_WORKFLOW = "nightly-etl"
 STEP = 0.5  # seconds between the points of the range queries
 
 
-def exporter_config(api_url: str) -> str:
-    """Every scrape polls: what Prometheus sees follows the simulated clock at once; run_nodes
+def exporter_config(api_url: str, workflows: dict[str, str]) -> str:
+    """Every scrape polls: what Prometheus sees follows the simulated clock at once. Every
+    workflow is listed, the example one with a schedule (for the schedule series); run_nodes
     on, so that the docs' onepin_run_current_node_info has data."""
     return (
-        f"workspaces:\n  - {{name: {WORKSPACE}, api_url: '{api_url}', token: {TOKEN}}}\n"
-        "collection: {min_interval: 0s, run_nodes: true}\n"
+        listed_workspace(
+            WORKSPACE, api_url, TOKEN, workflows, {EXAMPLE_WORKFLOW: "schedule: '@daily'"}
+        )
+        + "collection: {min_interval: 0s, run_nodes: true}\n"
     )
 
 
@@ -113,7 +116,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             workdir, TOKEN, f"--workflows={WORKFLOWS}", f"--seed={SEED}", "--clock=manual"
         )
         stack.callback(simulator.stop)
-        exporter, exporter_url = start_exporter(workdir, exporter_config(api_url))
+        status, body = http_get(f"{api_url}/_sim/workflows")
+        assert status == 200, body
+        ids = {w["name"]: w["id"] for w in json.loads(body)}
+        listed = {wid: name for name, wid in ids.items()}
+        exporter, exporter_url = start_exporter(workdir, exporter_config(api_url, listed))
         stack.callback(exporter.stop)
         host, port = stack.enter_context(refusing_address()).getsockname()
         config = scrape_every_second(exporter_url)
@@ -124,9 +131,6 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         prometheus = Prometheus(binary, workdir, config)
         stack.callback(prometheus.stop)
 
-        status, body = http_get(f"{api_url}/_sim/workflows")
-        assert status == 200, body
-        ids = {w["name"]: w["id"] for w in json.loads(body)}
         example = ids.pop(EXAMPLE_WORKFLOW)
         waiting, stalling = sorted(ids.values())[:2]
         wait_prometheus(prometheus, "a target that is down", 'up{job="down"} == 0')
@@ -197,7 +201,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         wait_prometheus(
             prometheus, "a failed reload", "onepin_exporter_config_last_reload_successful == 0"
         )
-        config_file.write_text(exporter_config(api_url))
+        config_file.write_text(exporter_config(api_url, listed))
         exporter.proc.send_signal(signal.SIGHUP)
         wait_prometheus(
             prometheus, "a good reload", "onepin_exporter_config_last_reload_successful == 1"

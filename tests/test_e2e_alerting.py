@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,10 +130,53 @@ def start_run(api_url: str, workflow: Workflow, outcome: str) -> None:
     assert status == 201, f"POST /_sim/runs {outcome} on {workflow.name}: {status} {body}"
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+def start_alerting(
+    stack: ExitStack, workdir: Path, exporter_url: str
+) -> tuple[Prometheus, Alertmanager, Webhook]:
+    """Prometheus scraping the exporter every second with prometheus/alerts.yml loaded, sending
+    to an Alertmanager (group_wait 0s) that notifies a webhook of this test; all closed by
+    `stack`."""
     prometheus_binary = require_binary("prometheus")
     alertmanager_binary = require_binary("prometheus-alertmanager")
+    webhook = Webhook()
+    stack.callback(webhook.close)
+    alertmanager = Alertmanager(
+        alertmanager_binary,
+        workdir,
+        {
+            "route": {
+                "receiver": "webhook",
+                "group_by": ["alertname", "workspace", "workflow_name"],
+                "group_wait": "0s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "webhook",
+                    "webhook_configs": [{"url": webhook.url, "send_resolved": False}],
+                }
+            ],
+        },
+    )
+    stack.callback(alertmanager.stop)
+    prometheus = Prometheus(
+        prometheus_binary,
+        workdir,
+        scrape_every_second(
+            exporter_url,
+            rule_files=[str(RULE_FILE)],
+            alerting={"alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]},
+        ),
+    )
+    stack.callback(prometheus.stop)
+    return prometheus, alertmanager, webhook
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    require_binary("prometheus")
+    require_binary("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("e2e-alerting")
     with ExitStack() as stack:
         simulator, api_url = start_simulator(
@@ -145,40 +189,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             "collection: {min_interval: 1s}\n",
         )
         stack.callback(exporter.stop)
-        webhook = Webhook()
-        stack.callback(webhook.close)
-        alertmanager = Alertmanager(
-            alertmanager_binary,
-            workdir,
-            {
-                "route": {
-                    "receiver": "webhook",
-                    "group_by": ["alertname", "workspace", "workflow_name"],
-                    "group_wait": "0s",
-                    "group_interval": "1s",
-                    "repeat_interval": "1h",
-                },
-                "receivers": [
-                    {
-                        "name": "webhook",
-                        "webhook_configs": [{"url": webhook.url, "send_resolved": False}],
-                    }
-                ],
-            },
-        )
-        stack.callback(alertmanager.stop)
-        prometheus = Prometheus(
-            prometheus_binary,
-            workdir,
-            scrape_every_second(
-                exporter_url,
-                rule_files=[str(RULE_FILE)],
-                alerting={
-                    "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
-                },
-            ),
-        )
-        stack.callback(prometheus.stop)
+        prometheus, alertmanager, webhook = start_alerting(stack, workdir, exporter_url)
 
         # Every workflow listed once: runs started from now on are counted when they finish.
         wait_prometheus(

@@ -33,7 +33,7 @@ from tests.dashboard_queries import (
     panel_queries,
     variable_selectors,
 )
-from tests.helpers import require_binary
+from tests.helpers import listed_workspace, require_binary
 from tests.procs import (
     Prometheus,
     http_get,
@@ -115,10 +115,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             workdir, TOKEN, f"--workflows={WORKFLOWS}", f"--speed={SPEED}", f"--seed={SEED}"
         )
         stack.callback(simulator.stop)
+        # Every workflow listed, the first with a schedule (for the Schedules panel).
+        listed = {w["id"]: w["name"] for w in http_get_json(f"{api_url}/_sim/workflows")}
+        scheduled = {next(iter(listed.values())): "schedule: '@hourly'"}
         exporter, exporter_url = start_exporter(
             workdir,
-            f"workspaces:\n  - {{name: {WORKSPACE}, api_url: '{api_url}', token: {TOKEN}}}\n"
-            "collection: {min_interval: 1s}\n",
+            listed_workspace(WORKSPACE, api_url, TOKEN, listed, scheduled)
+            + "collection: {min_interval: 1s}\n",
         )
         stack.callback(exporter.stop)
         started = time.time() - 1

@@ -28,7 +28,13 @@ from exporter.nodetotals import NODE_DURATION_BUCKETS, FrozenNodeTotals
 from exporter.reload import ReloadCollector, ReloadStatus
 from exporter.rendering import MetricsRenderer, body, selected
 from exporter.sharding import Shard
-from exporter.snapshot import Snapshot, WorkflowSnapshot, WorkflowTotals, WorkspaceSnapshot
+from exporter.snapshot import (
+    ScheduleTimes,
+    Snapshot,
+    WorkflowSnapshot,
+    WorkflowTotals,
+    WorkspaceSnapshot,
+)
 from tests.helpers import make_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +73,7 @@ def node_totals(*durations: float) -> FrozenNodeTotals:
 
 
 def idle(wf_id: str = "wf-idle", version: int = 0) -> WorkflowSnapshot:
-    """A workflow without an active run, with every value the API can send."""
+    """A workflow without an active run, with every value the API can send, on a schedule."""
     counts = {s: i + 1 for i, s in enumerate(("pending", "running", "paused", "completed"))}
     counts |= {"failed": 5, "cancelled": 6}
     return WorkflowSnapshot(
@@ -76,6 +82,7 @@ def idle(wf_id: str = "wf-idle", version: int = 0) -> WorkflowSnapshot:
         counts, 0.8, 95.5, full_run("r-9", 9, "completed"),
         last_success=1.7e9 + 130, last_failure=1.7e9 - 50, version=version,
         last_failure_nodes=(FailedNode(GENERATOR, "voice model returned 503"),),
+        schedule=ScheduleTimes(1.7e9 - 10, 1.7e9 + 86390, 600.0),
     )  # fmt: skip
 
 
@@ -90,6 +97,7 @@ def busy() -> WorkflowSnapshot:
         "wf-busy", 'ops "live"', False, True, totals(5.0, expired=1),
         {"running": 1}, None, None, full_run("r-6", 6, "held"), (paused, running),
         current_nodes={"r-5": (GENERATOR,), "r-gone": (GENERATOR,)},
+        schedule=ScheduleTimes(1.7e9 - 60, 1.7e9 + 3540, 600.0),
     )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ EXPECTED_ALERTS = {
     "OnePinRunPausedByProvider",
     "OnePinWorkflowPassRatioLow",
     "OnePinWorkflowNoRecentSuccess",
+    "OnePinScheduledRunMissed",
     "OnePinTokenSpendHigh",
 }
 

@@ -1,4 +1,5 @@
-"""Dashboard "OnePin workflows": active runs, latest runs, failures, durations, cost, pauses."""
+"""Dashboard "OnePin workflows": active runs, latest runs, failures, durations, cost, pauses,
+schedules."""
 
 from __future__ import annotations
 
@@ -564,6 +565,54 @@ def time_since_last_success() -> Json:
     )
 
 
+def schedules() -> Json:
+    def by_workflow(expr: str) -> str:
+        return f"max by ({BY_WORKFLOW}) ({expr})"
+
+    last = S(promql.SCHEDULE_LAST)
+    missed = " ".join(promql.scheduled_run_missed(S).split())
+    verdict = value_mappings({"1": ("missed", "red"), "0": ("on time", "green")})
+    colour_text = {"custom.cellOptions": {"type": "color-text"}}
+    return table(
+        "Schedules",
+        "Each workflow on a schedule (a `schedule` in the exporter's config, or a schedule "
+        "trigger read with `collection.schedule_triggers`): the latest fire time of "
+        "its schedule, when its latest run was created, the next fire time, and whether the "
+        "latest fire started no run within the schedule's grace (what alert "
+        "OnePinScheduledRunMissed fires on).",
+        refs(
+            by_workflow(f"{last} * 1000"),
+            by_workflow(f"{S(promql.LAST_CREATED)} * 1000") + f" and on ({BY_WORKFLOW}) {last}",
+            by_workflow(f"{S(promql.SCHEDULE_NEXT)} * 1000"),
+            by_workflow(f"({missed}) * 0 + 1 or {last} * 0"),
+            instant=True,
+            fmt="table",
+        ),
+        field_config(
+            "dateTimeFromNow",
+            custom=TABLE_CUSTOM,
+            overrides=[
+                by_name("Missed", unit="none", mappings=verdict, **colour_text),
+                HIDDEN_ID,
+                WORKFLOW_COLUMN,
+            ],
+        ),
+        hidden=("Time",),
+        renames={
+            "workspace": "Workspace",
+            "workflow_name": "Workflow",
+            "Value #A": "Last expected",
+            "Value #B": "Last started",
+            "Value #C": "Next expected",
+            "Value #D": "Missed",
+        },
+        order=("workspace", "workflow_name", "Value #A", "Value #B", "Value #C", "Value #D"),
+        sort_by="Missed",
+        descending=True,
+        links=variables.runbook("OnePinScheduledRunMissed"),
+    )
+
+
 # --- the dashboard -----------------------------------------------------------------------------
 
 
@@ -592,6 +641,7 @@ def place(lay: Layout) -> None:
     lay.row("Pauses, delivered audio and successes")
     for panel in [*pause_graphs(), delivered_audio(), time_since_last_success()]:
         lay.add(panel, width=12, height=8)
+    lay.add(schedules(), width=24, height=8)
 
 
 def build() -> Json:
