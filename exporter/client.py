@@ -22,6 +22,7 @@ from exporter import __version__
 from exporter.apierrors import (
     VERSION_LIMIT,
     ApiError,
+    BudgetDeferred,
     DeadlineExceeded,
     Retryable,
     UnusableResponse,
@@ -44,6 +45,7 @@ from exporter.models import (
     parse_runs_summary,
     parse_workflow_page,
 )
+from exporter.ratebudget import RequestBudget
 from exporter.redact import Redactor, redactor_for
 from exporter.requestlog import log as request_log
 from exporter.requestlog import log_request
@@ -92,6 +94,7 @@ class OnePinClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: RequestBudget | None = None,
     ) -> None:
         self._base = api_url.rstrip("/") + "/api/v1"
         self._token = token
@@ -105,6 +108,8 @@ class OnePinClient:
         self.max_concurrency = settings.max_concurrency
         # Injectable for tests: what a Retry-After blocks until, and the waits before retries.
         self._clock, self._sleep = clock, sleep
+        # Every attempt takes a place in it (http.max_requests_per_minute), retries included.
+        self.budget = budget or RequestBudget(settings.max_requests_per_minute, clock)
         self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
@@ -300,6 +305,8 @@ class OnePinClient:
             remaining = deadline.remaining()
             if remaining <= 0:
                 raise DeadlineExceeded(endpoint, "scrape deadline reached before the request")
+            if not self.budget.take():
+                raise BudgetDeferred(endpoint, "deferred: http.max_requests_per_minute is spent")
             timeout = min(self._settings.timeout, remaining)
             started = time.perf_counter()
             code = "error"

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from exporter.apierrors import ApiError
+from exporter.apierrors import ApiError, BudgetDeferred
 from exporter.client import OnePinClient
 from exporter.config import CollectionSettings, Workspace
 from exporter.deadline import Clock, Deadline, snapshot_wait
@@ -22,6 +22,7 @@ from exporter.fetch import Fetcher
 from exporter.jobs import Jobs
 from exporter.models import Workflow
 from exporter.planner import plan_workflow, wants_summary, watched_statuses
+from exporter.pollbudget import PollBudget
 from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
 from exporter.selection import Selection
@@ -58,6 +59,8 @@ class WorkspacePoller:
         self._last_duration: float | None = None
         self._last_deadline: float | None = None
         self._polled_at: float | None = None
+        self._budget = PollBudget(client.budget, client.stats, workspace.name)
+        self._held: set[str] = set()
 
     @property
     def _states(self) -> dict[str, WorkflowState]:
@@ -80,19 +83,24 @@ class WorkspacePoller:
         if self.workspace.token.refresh():
             log.info("token re-read", extra={"workspace": self.workspace.name})
             self._health.token_changed()
-        if self._health.backing_off(started):
+        self._held = set()  # workflows the budget deferred: up while their data is fresh
+        if self._health.backing_off(started) or not (watched := self._within_budget()):
             return self._snapshot(refreshed=set())
         self.client.start_poll()
         # Active runs are polled while the catalogue is fetched: neither needs the other.
         statuses = Jobs(self.workspace.name)
-        outs = self._ask_watched(statuses, deadline)
+        outs = self._ask_watched(statuses, *watched, deadline)
         statuses.start(self.client.max_concurrency)
         try:
             catalogue = await self.client.list_workflows(deadline)
         except ApiError as exc:
             statuses.cancel()
-            self._health.failed(exc)
+            if isinstance(exc, BudgetDeferred):  # kept, as when the budget left no room
+                self._held = set(self._states)
+            else:
+                self._health.failed(exc)
             return self._snapshot(refreshed=set())
+        self._budget.catalogue_read(len(catalogue.workflows) + len(catalogue.bad))
         self._health.ok()
         self._health.note_paging(catalogue.paging)
         selection = self._selection
@@ -107,15 +115,27 @@ class WorkspacePoller:
         self._polled_at = time.time()
         return self._snapshot(refreshed)
 
-    def _ask_watched(self, statuses: Jobs, deadline: Deadline) -> dict[str, Refresh]:
-        """Get Run Status of every watched run, before the catalogue tells anything."""
+    def _within_budget(self) -> tuple[dict[str, list[str]], int] | None:
+        """The watched runs, and how many the request budget allots; None: no room this poll."""
+        access = self._fetch.access
+        watched = {wid: watched_statuses(s.ledger, access) for wid, s in self._states.items()}
+        share = self._budget.start(sum(map(len, watched.values())))
+        self._held = set() if share.catalogue else set(self._states)  # they keep their data
+        return (watched, share.statuses) if share.catalogue else None
+
+    def _ask_watched(
+        self, statuses: Jobs, watched: Mapping[str, list[str]], limit: int, deadline: Deadline
+    ) -> dict[str, Refresh]:
+        """Get Run Status of `limit` watched runs (the budget's), before the catalogue."""
         outs: dict[str, Refresh] = {}
-        for wid, state in self._states.items():
-            asks = watched_statuses(state.ledger, self._fetch.access)
-            if asks:
-                out = outs[wid] = Refresh(workflow_id=wid)
-                for run_id in asks:
-                    self._fetch.ask_status(statuses, state, run_id, out, deadline)
+        for wid, asks in ((wid, asks) for wid, asks in watched.items() if asks):
+            out = outs[wid] = Refresh(workflow_id=wid)
+            for run_id in asks[:limit]:
+                self._fetch.ask_status(statuses, self._states[wid], run_id, out, deadline)
+            if len(asks) > limit:  # deferred: kept as it is, not asked again in this poll
+                out.asked.update(asks)
+                out.error = BudgetDeferred("get_run_status", "deferred by the request budget")
+            limit = max(0, limit - len(asks))
         return outs
 
     async def _refresh_all(
@@ -217,6 +237,8 @@ class WorkspacePoller:
             refreshed.add(wid)
         else:
             refreshed.discard(wid)
+            if isinstance(out.error, BudgetDeferred):
+                self._held.add(wid)
         # The run list and statuses are in the state now; a cold poll lists thousands.
         out.statuses_seen = max(out.statuses_seen, len(out.statuses))
         out.listed, out.statuses = None, {}
@@ -226,7 +248,8 @@ class WorkspacePoller:
         self._log_problems(state, out)
         merge(state, entry, out, self._fetch.access.status)
         if out.error is not None:
-            self._errors.set(state, str(out.error))
+            if not isinstance(out.error, BudgetDeferred):  # deferred: asked at the next polls
+                self._errors.set(state, str(out.error))
             return
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
@@ -265,10 +288,12 @@ class WorkspacePoller:
     def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
         now = self._clock()
         error, run_series = self._health.error, self.settings.run_series
+        self._budget.finish()
         workflows = []
         for state in self._states.values():
-            up = state.id in refreshed
-            has_data = up or self._selection.fresh(state, now)
+            fresh = self._selection.fresh(state, now)
+            up = state.id in refreshed or (state.id in self._held and fresh)
+            has_data = up or fresh
             workflows.append(workflow_snapshot(state, up, has_data, error, run_series))
         return WorkspaceSnapshot(
             name=self.workspace.name,
