@@ -180,8 +180,9 @@ class HttpSettings:
         None,
         help="At most this many requests to the API in any 60 s window, retries included. A "
         "poll asks active runs' statuses and the catalogue first, then details; what does not "
-        "fit keeps its last data (up until `stale_after`) and waits for the next poll.",
-        convert=IntBetween(1, 1_000_000), what="an integer", default_text="no limit",
+        "fit keeps its last data (up until `stale_after`) and waits for the next poll. Unset: "
+        "no limit.",
+        convert=IntBetween(1, 1_000_000), what="an integer", default_text="none",
         summary="set",
     )  # fmt: skip
     ca_file: str | None = key(
