@@ -64,6 +64,11 @@ class DeadlineExceeded(ApiError):
     pass
 
 
+class BudgetDeferred(ApiError):
+    """Not sent: the workspace's request budget (http.max_requests_per_minute) is spent; the
+    data it would refresh is kept and the request waits for a later poll."""
+
+
 class UnusableResponse(ApiError):
     """A JSON answer in a shape or with a field value that could not be read."""
 

@@ -147,3 +147,14 @@ class Page(Generic[T]):
     bad: tuple[tuple[str, str], ...] = ()
     # How many items the page had, readable or not.
     size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The workspace's workflows, as List Workflows' pages gave them."""
+
+    workflows: tuple[Workflow, ...]
+    # Entries that could not be read: workflow id (or position) -> the problem.
+    bad: Mapping[str, str]
+    # Why paging stopped before the end the API gave, if it did: worth a warning.
+    paging: str | None = None

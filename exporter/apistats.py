@@ -92,6 +92,9 @@ class ApiStats:
 
     requests: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     latency: dict[str, Histogram] = field(default_factory=dict)
+    # With http.max_requests_per_minute: what the budget leaves now, and requests it deferred.
+    budget_remaining: int | None = None
+    deferred: int = 0
 
     def record(self, endpoint: str, code: str, seconds: float) -> None:
         self.requests[(endpoint, code)] += 1

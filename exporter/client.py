@@ -12,7 +12,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -22,12 +21,14 @@ from exporter import __version__
 from exporter.apierrors import (
     VERSION_LIMIT,
     ApiError,
+    BudgetDeferred,
     DeadlineExceeded,
     Retryable,
     UnusableResponse,
     api_error,
     status_text,
 )
+from exporter.apimodels import Catalogue
 from exporter.apistats import ApiStats
 from exporter.bodies import UndecodableBody, load_json
 from exporter.config import HttpSettings, Token
@@ -46,6 +47,7 @@ from exporter.models import (
     parse_workflow_page,
 )
 from exporter.nodes import RunSteps, parse_run_steps
+from exporter.ratebudget import RequestBudget
 from exporter.redact import Redactor, redactor_for
 from exporter.requestlog import log as request_log
 from exporter.requestlog import log_request
@@ -72,15 +74,6 @@ ENDPOINTS = ("list_workflows", "list_runs", "get_run_status", "runs_summary", "g
 PRESET_CODES = ("200", "429", "500", "502", "503", "504", "error")
 
 
-@dataclass(frozen=True, slots=True)
-class Catalogue:
-    workflows: tuple[Workflow, ...]
-    # Entries that could not be read: workflow id (or position) -> the problem.
-    bad: Mapping[str, str]
-    # Why paging stopped before the end the API gave, if it did: worth a warning.
-    paging: str | None = None
-
-
 class OnePinClient:
     """One pooled HTTP client per workspace, with bounded concurrency."""
 
@@ -94,6 +87,7 @@ class OnePinClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: RequestBudget | None = None,
     ) -> None:
         self._base = api_url.rstrip("/") + "/api/v1"
         self._token = token
@@ -107,6 +101,8 @@ class OnePinClient:
         self.max_concurrency = settings.max_concurrency
         # Injectable for tests: what a Retry-After blocks until, and the waits before retries.
         self._clock, self._sleep = clock, sleep
+        # Every attempt takes a place in it (http.max_requests_per_minute), retries included.
+        self.budget = budget or RequestBudget(settings.max_requests_per_minute, clock)
         self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
@@ -314,6 +310,8 @@ class OnePinClient:
             remaining = deadline.remaining()
             if remaining <= 0:
                 raise DeadlineExceeded(endpoint, "scrape deadline reached before the request")
+            if not self.budget.take():
+                raise BudgetDeferred(endpoint, "deferred: http.max_requests_per_minute is spent")
             timeout = min(self._settings.timeout, remaining)
             started = time.perf_counter()
             code = "error"

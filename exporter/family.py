@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+
 from exporter.exposition import escape, header
 from exporter.models import Run
 from exporter.snapshot import WorkflowSnapshot
@@ -86,3 +88,14 @@ class WorkflowLines:
             )
             for run in (wf.active_runs if wf.has_data else ())
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessGauge:
+    """A gauge of this process (not of the API), collected by a prometheus_client Collector."""
+
+    name: str
+    help: str
+
+    def metric(self, value: float) -> Metric:
+        return GaugeMetricFamily(self.name, self.help, value=value)

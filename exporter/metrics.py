@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-
 from exporter import __version__, nodelines
 from exporter.exposition import escape, format_value, histogram, line, one_of
-from exporter.family import COUNTER, GAUGE, HISTOGRAM, Family, RunGauge, WorkflowLines
+from exporter.family import (
+    COUNTER,
+    GAUGE,
+    HISTOGRAM,
+    Family,
+    ProcessGauge,
+    RunGauge,
+    WorkflowLines,
+)
 from exporter.models import KNOWN_PAUSE_REASONS, KNOWN_STATUSES, TERMINAL_STATUSES
 from exporter.snapshot import ScheduleTimes, WorkspaceSnapshot
 
@@ -144,6 +149,21 @@ def _api_latency(workspaces: Workspaces) -> str:
     )
 
 
+def _budget_remaining(workspaces: Workspaces) -> str:
+    values = ((ws, ws.api.budget_remaining) for ws in workspaces)
+    return "".join(
+        line(BUDGET_REMAINING.name, _ws_label(ws), v) for ws, v in values if v is not None
+    )
+
+
+def _deferred(workspaces: Workspaces) -> str:
+    return "".join(
+        line(DEFERRED.sample, _ws_label(ws), ws.api.deferred)
+        for ws in workspaces
+        if ws.api.budget_remaining is not None
+    )
+
+
 BUILD_INFO = _health("onepin_exporter_build_info", GAUGE, ("version", "python_version"),
     _build_info, "Build information; always 1.")  # fmt: skip
 UP = _health("onepin_up", GAUGE, WORKSPACE,
@@ -159,6 +179,12 @@ API_REQUESTS = _health("onepin_api_requests", COUNTER, (*WORKSPACE, "endpoint", 
 API_LATENCY = _health("onepin_api_request_duration_seconds", HISTOGRAM,
     (*WORKSPACE, "endpoint", "le"), _api_latency,
     "Latency of requests to the OnePin API.")  # fmt: skip
+BUDGET_REMAINING = _health("onepin_exporter_api_budget_remaining", GAUGE, WORKSPACE,
+    _budget_remaining, "Requests http.max_requests_per_minute leaves in the last 60 s, after "
+    "the last poll (only with a budget).")  # fmt: skip
+DEFERRED = _health("onepin_exporter_api_requests_deferred", COUNTER, WORKSPACE, _deferred,
+    "Requests deferred to a later poll by http.max_requests_per_minute (only with a "
+    "budget).")  # fmt: skip
 
 
 # --- the workflows -------------------------------------------------------------------------------
@@ -352,20 +378,7 @@ RUN = {
     if g.run_level
 }  # fmt: skip
 
-
 # --- the process's own, exported through prometheus_client ---------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessGauge:
-    """A gauge of this process (not of the API), collected by a prometheus_client Collector."""
-
-    name: str
-    help: str
-
-    def metric(self, value: float) -> Metric:
-        return GaugeMetricFamily(self.name, self.help, value=value)
-
 
 SHARD_ORDINAL = ProcessGauge("onepin_exporter_shard_ordinal",
     "Which shard of the workflows this process exports.")  # fmt: skip

@@ -4,9 +4,11 @@ Per poll and workspace (design §5):
 - one paged List Workflows call: the catalogue tells which workflows have new runs;
 - List Runs only for a workflow whose catalogue entry changed (or that was never listed), paged
   back when more runs finished than one page holds (`PageBack`);
-- Get Run Status for every watched run, and once for a run seen terminal for the first time;
-- Runs Summary only when a workflow's terminal run counts changed, and never again for a
-  workspace whose key may not use it (401/403);
+- Get Run Status for every watched run, and once for a run seen terminal for the first time; a
+  new run a listing shows active is watched from its list item, and asked about from the next
+  poll on;
+- Runs Summary only when what it adds can have changed (the completed-run count, where the
+  catalogue gives run counts), and never again for a workspace whose key may not use it (401/403);
 - after a rejected key (or a client refused as too old), nothing until a backoff ends.
 The poller (exporter/poller.py) carries the plans out and the ledger (exporter/ledger.py)
 decides what the answers count.
@@ -19,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.ledger import RunLedger
-from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, Workflow
+from exporter.models import Fingerprint, Run, Workflow
 
-TERMINAL_ORDER = tuple(sorted(TERMINAL_STATUSES))
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
 
@@ -101,19 +102,26 @@ def statuses_to_fetch(
         if not ledger.started:
             if not run.terminal or run is newest:  # active, or the latest at start-up
                 want.add(run.id)
-        elif run.id in ledger.watching or ledger.is_open(run):
-            want.add(run.id)  # active, or finished since the last poll (counted once)
+        elif run.id in ledger.watching:
+            want.add(run.id)  # watched: finished since the last poll (counted once), or active
+        elif ledger.is_open(run):
+            if run.terminal:
+                want.add(run.id)  # new and finished already: counted once, from its status
+            # A new active run: its list item is its record this poll; it is watched, so asked
+            # about from the next poll on (a call per new run saved; its cost shows a poll later).
         elif latest is not None and run.id == latest.id and not latest.detailed:
             want.add(run.id)  # the latest run's cost needs its full status, once
     return want
 
 
 def summary_key(entry: Workflow, statuses_seen: int) -> object:
-    """What changes when the summary's figures can change: the finished-run counts (or, where
-    the catalogue has none, the entry's fingerprint and last status, and the statuses read)."""
+    """What changes when the summary's figures that are used can change. With the catalogue's
+    run counts (which give the pass ratio), the summary only adds the average duration of
+    completed runs: the completed count. Without them, the entry's fingerprint and last status,
+    and the statuses read."""
     counts = entry.run_status_counts
     if counts is not None:
-        return tuple([counts.get(s, 0) for s in TERMINAL_ORDER])
+        return counts.get("completed", 0)
     return (entry.fingerprint(), entry.last_run_status, statuses_seen)
 
 

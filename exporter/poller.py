@@ -1,4 +1,4 @@
-"""The poll loop: one poll of a workspace, and one poll at a time for concurrent scrapes.
+"""The poll loop: one poll of a workspace (exporter/sharedpoll.py shares it among scrapes).
 
 A poll asks for the catalogue (List Workflows) while the watched runs' statuses are asked for,
 then, per selected workflow, what the planner (exporter/planner.py) says it needs; the worker
@@ -12,21 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
-from exporter.apierrors import ApiError
+from exporter.apierrors import ApiError, BudgetDeferred
 from exporter.client import OnePinClient
 from exporter.config import CollectionSettings, Workspace
-from exporter.deadline import Clock, Deadline, snapshot_wait
+from exporter.deadline import Clock, Deadline
 from exporter.fetch import Fetcher
 from exporter.jobs import Jobs
 from exporter.models import Workflow
 from exporter.planner import plan_workflow, wants_summary, watched_statuses
+from exporter.pollbudget import PollBudget
 from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
 from exporter.scheduled import configured_schedules, schedule_times
 from exporter.selection import Selection
-from exporter.snapshot import Snapshot, WorkspaceSnapshot
+from exporter.snapshot import WorkspaceSnapshot
 from exporter.stepsfetch import StepsFetcher
 from exporter.triggers import TriggerWatch
 from exporter.workflowstate import Refresh, WorkflowState, merge
@@ -66,6 +67,8 @@ class WorkspacePoller:
         self._last_duration: float | None = None
         self._last_deadline: float | None = None
         self._polled_at: float | None = None
+        self._budget = PollBudget(client.budget, client.stats, workspace.name)
+        self._held: set[str] = set()
 
     @property
     def _states(self) -> dict[str, WorkflowState]:
@@ -89,19 +92,24 @@ class WorkspacePoller:
         if self.workspace.token.refresh():
             log.info("token re-read", extra={"workspace": self.workspace.name})
             self._health.token_changed()
-        if self._health.backing_off(started):
+        self._held = set()  # workflows the budget deferred: up while their data is fresh
+        if self._health.backing_off(started) or not (watched := self._within_budget()):
             return self._snapshot(refreshed=set())
         self.client.start_poll()
         # Active runs are polled while the catalogue is fetched: neither needs the other.
         statuses = Jobs(self.workspace.name)
-        outs = self._ask_watched(statuses, deadline)
+        outs = self._ask_watched(statuses, *watched, deadline)
         statuses.start(self.client.max_concurrency)
         try:
             catalogue = await self.client.list_workflows(deadline)
         except ApiError as exc:
             statuses.cancel()
-            self._health.failed(exc)
+            if isinstance(exc, BudgetDeferred):  # kept, as when the budget left no room
+                self._held = set(self._states)
+            else:
+                self._health.failed(exc)
             return self._snapshot(refreshed=set())
+        self._budget.catalogue_read(len(catalogue.workflows) + len(catalogue.bad))
         self._health.ok()
         self._health.note_paging(catalogue.paging)
         selection = self._selection
@@ -119,15 +127,27 @@ class WorkspacePoller:
         self._polled_at = self._wall_clock()
         return self._snapshot(refreshed)
 
-    def _ask_watched(self, statuses: Jobs, deadline: Deadline) -> dict[str, Refresh]:
-        """Get Run Status of every watched run, before the catalogue tells anything."""
+    def _within_budget(self) -> tuple[dict[str, list[str]], int] | None:
+        """The watched runs, and how many the request budget allots; None: no room this poll."""
+        access = self._fetch.access
+        watched = {wid: watched_statuses(s.ledger, access) for wid, s in self._states.items()}
+        share = self._budget.start(sum(map(len, watched.values())))
+        self._held = set() if share.catalogue else set(self._states)  # they keep their data
+        return (watched, share.statuses) if share.catalogue else None
+
+    def _ask_watched(
+        self, statuses: Jobs, watched: Mapping[str, list[str]], limit: int, deadline: Deadline
+    ) -> dict[str, Refresh]:
+        """Get Run Status of `limit` watched runs (the budget's), before the catalogue."""
         outs: dict[str, Refresh] = {}
-        for wid, state in self._states.items():
-            asks = watched_statuses(state.ledger, self._fetch.access)
-            if asks:
-                out = outs[wid] = Refresh(workflow_id=wid)
-                for run_id in asks:
-                    self._fetch.ask_status(statuses, state, run_id, out, deadline)
+        for wid, asks in ((wid, asks) for wid, asks in watched.items() if asks):
+            out = outs[wid] = Refresh(workflow_id=wid)
+            for run_id in asks[:limit]:
+                self._fetch.ask_status(statuses, self._states[wid], run_id, out, deadline)
+            if len(asks) > limit:  # deferred: kept as it is, not asked again in this poll
+                out.asked.update(asks)
+                out.error = BudgetDeferred("get_run_status", "deferred by the request budget")
+            limit = max(0, limit - len(asks))
         return outs
 
     async def _refresh_all(
@@ -232,6 +252,8 @@ class WorkspacePoller:
             refreshed.add(wid)
         else:
             refreshed.discard(wid)
+            if isinstance(out.error, BudgetDeferred):
+                self._held.add(wid)
         # The run list and statuses are in the state now; a cold poll lists thousands.
         out.statuses_seen = max(out.statuses_seen, len(out.statuses))
         out.listed, out.statuses = None, {}
@@ -241,7 +263,8 @@ class WorkspacePoller:
         self._log_problems(state, out)
         merge(state, entry, out, self._fetch.access.status)
         if out.error is not None:
-            self._errors.set(state, str(out.error))
+            if not isinstance(out.error, BudgetDeferred):  # deferred: asked at the next polls
+                self._errors.set(state, str(out.error))
             return
         if out.summary is not None:
             state.summary, state.summary_key = out.summary, out.summary_key
@@ -280,10 +303,12 @@ class WorkspacePoller:
     def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
         now, wall = self._clock(), self._wall_clock()
         error, run_series = self._health.error, self.settings.run_series
+        self._budget.finish()
         workflows = []
         for state in self._states.values():
-            up = state.id in refreshed
-            has_data = up or self._selection.fresh(state, now)
+            fresh = self._selection.fresh(state, now)
+            up = state.id in refreshed or (state.id in self._held and fresh)
+            has_data = up or fresh
             times = schedule_times(self._schedules, self._triggers.schedules, state.id, wall)
             workflows.append(workflow_snapshot(state, up, has_data, error, run_series, times))
         return WorkspaceSnapshot(
@@ -296,95 +321,3 @@ class WorkspacePoller:
             error=error,
             polled_at=self._polled_at,
         )
-
-
-class Poller:
-    """Polls every workspace; concurrent scrapes share one poll; close polls reuse the last."""
-
-    def __init__(
-        self,
-        workspaces: Iterable[WorkspacePoller],
-        min_interval: float,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.workspaces = tuple(workspaces)
-        self._min_interval = min_interval
-        self._clock = clock
-        self._last: Snapshot | None = None
-        self._last_finished = float("-inf")
-        self._inflight: asyncio.Future[Snapshot] | None = None
-        self.polls = 0
-
-    @property
-    def last(self) -> Snapshot | None:
-        return self._last
-
-    @property
-    def attempted(self) -> bool:
-        return self._last is not None
-
-    async def snapshot(self, timeout: float, wait: float | None = None) -> Snapshot:
-        """The current snapshot, polling (`timeout` s) if the last one is older than min_interval.
-
-        Waits at most `wait` s (default: exporter/deadline.py), also for a poll already running."""
-        if self._last is not None and self._clock() - self._last_finished < self._min_interval:
-            return self._last
-        if self._inflight is None:
-            self._inflight = asyncio.ensure_future(self._poll(timeout))
-            self._inflight.add_done_callback(self._done)
-        try:
-            # shield: a scrape that gives up must not cancel the poll others wait for.
-            return await asyncio.wait_for(
-                asyncio.shield(self._inflight), snapshot_wait(timeout, wait)
-            )
-        except TimeoutError:
-            return self._last or self._not_polled_yet()
-
-    def _not_polled_yet(self) -> Snapshot:
-        """Before any poll finished: every workspace down, its own request counts served."""
-        return Snapshot(
-            tuple(
-                WorkspaceSnapshot(
-                    ws.workspace.name,
-                    False,
-                    (),
-                    frozen_stats(ws.client.stats),
-                    error="first poll not done",
-                )
-                for ws in self.workspaces
-            ),
-            time.time(),
-        )
-
-    def _done(self, future: asyncio.Future[Snapshot]) -> None:
-        if self._inflight is not future:
-            return  # already recorded by replace()
-        self._inflight = None
-        if not future.cancelled() and future.exception() is None:
-            self._last = future.result()
-            self._last_finished = self._clock()
-
-    async def _poll(self, timeout: float) -> Snapshot:
-        self.polls += 1
-        deadline = Deadline(timeout, self._clock)
-        results = await asyncio.gather(*(ws.poll(deadline) for ws in self.workspaces))
-        return Snapshot(tuple(results), time.time())
-
-    async def replace(
-        self, workspaces: Iterable[WorkspacePoller], min_interval: float
-    ) -> tuple[WorkspacePoller, ...]:
-        """Poll `workspaces` from now on (a config reload), once the running poll, if any, is
-        done; the next snapshot polls anew. Returns the workspaces polled until now."""
-        while (inflight := self._inflight) is not None:
-            await asyncio.wait([inflight])
-            self._done(inflight)  # now, not when its callback runs: no poll may start between
-        old, self.workspaces = self.workspaces, tuple(workspaces)
-        self._min_interval = min_interval
-        self._last_finished = float("-inf")
-        return old
-
-    async def aclose(self) -> None:
-        if self._inflight is not None:
-            self._inflight.cancel()
-        for ws in self.workspaces:
-            await ws.client.aclose()

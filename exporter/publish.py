@@ -36,7 +36,9 @@ def frozen_stats(stats: ApiStats) -> ApiStats:
     """A copy of a client's request counts and latencies as they are now: the client keeps
     counting into its own."""
     latency = {endpoint: hist.copy() for endpoint, hist in stats.latency.items()}
-    return ApiStats(defaultdict(int, stats.requests), latency)
+    return ApiStats(
+        defaultdict(int, stats.requests), latency, stats.budget_remaining, stats.deferred
+    )
 
 
 def workflow_snapshot(

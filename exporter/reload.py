@@ -22,9 +22,10 @@ from prometheus_client.registry import Collector
 
 from exporter.config import Config, ConfigError, load_config
 from exporter.metrics import RELOAD_SUCCESS_TIME, RELOAD_SUCCESSFUL
-from exporter.poller import Poller, WorkspacePoller
+from exporter.poller import WorkspacePoller
 from exporter.rendering import MetricsRenderer, RenderOptions
 from exporter.server import ServerState
+from exporter.sharedpoll import Poller
 from exporter.webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 log = logging.getLogger("exporter")

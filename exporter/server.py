@@ -16,8 +16,8 @@ from exporter.config import Config
 from exporter.deadline import scrape_deadline
 from exporter.gzipbody import Piece, gzip_stream, plain_stream
 from exporter.negotiation import wants_gzip, wants_openmetrics
-from exporter.poller import Poller
 from exporter.rendering import MetricsRenderer, body
+from exporter.sharedpoll import Poller
 from exporter.snapshot import Snapshot
 from exporter.status_page import StatusInput, render_status
 from exporter.status_view import page_number

@@ -213,6 +213,15 @@ class HttpSettings:
         "Retries on connection errors, 408, 429 (honouring `Retry-After`) and 5xx, with "
         "exponential backoff and jitter, only while the deadline allows.",
     )  # fmt: skip
+    max_requests_per_minute: int | None = key(
+        None,
+        help="At most this many requests to the API in any 60 s window, retries included. A "
+        "poll asks active runs' statuses and the catalogue first, then details; what does not "
+        "fit keeps its last data (up until `stale_after`) and waits for the next poll. Unset: "
+        "no limit.",
+        convert=IntBetween(1, 1_000_000), what="an integer", default_text="none",
+        summary="set",
+    )  # fmt: skip
     ca_file: str | None = key(
         None,
         help="An extra CA (a PEM file) to trust for `api_url`.",

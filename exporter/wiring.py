@@ -13,7 +13,8 @@ from prometheus_client.registry import Collector
 from exporter.client import OnePinClient
 from exporter.config import Config
 from exporter.connections import ConnectionLimiter
-from exporter.poller import Poller, WorkspacePoller
+from exporter.poller import WorkspacePoller
+from exporter.ratebudget import RequestBudget
 from exporter.reload import (
     ReloadCollector,
     Reloader,
@@ -24,6 +25,7 @@ from exporter.reload import (
 )
 from exporter.server import STATE_KEY, create_app
 from exporter.sharding import NO_SHARDING, Shard
+from exporter.sharedpoll import Poller
 from exporter.webconfig import WebConfig
 
 NO_WEB_CONFIG = WebConfig()
@@ -33,6 +35,14 @@ def build_poller(
     config: Config, transport: httpx.AsyncBaseTransport | None = None, shard: Shard = NO_SHARDING
 ) -> Poller:
     return Poller(build_workspace_pollers(config, transport, shard), config.collection.min_interval)
+
+
+def _kept_budget(old: WorkspacePoller | None, limit: int | None) -> RequestBudget | None:
+    """The request budget of the workspace before a reload, when its limit is unchanged: the
+    requests of the last minute still count."""
+    if old is None or old.client.budget.limit != limit:
+        return None
+    return old.client.budget
 
 
 def build_workspace_pollers(
@@ -58,6 +68,7 @@ def build_workspace_pollers(
             stats=old.client.stats if old is not None else None,
             workspace_id=ws.workspace_id,
             transport=transport,
+            budget=_kept_budget(old, config.http.max_requests_per_minute),
         )
         poller = WorkspacePoller(ws, client, config.collection, shard.selects)
         if old is not None:

@@ -7,7 +7,7 @@ workflow's run ledger (exporter/ledger.py) in one step, which counts each newly 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from exporter.apierrors import ApiError
 from exporter.ledger import RunLedger
@@ -106,7 +106,7 @@ def merge(state: WorkflowState, entry: Workflow, out: Refresh, status_allowed: b
                 records.append((status.with_list_fields(run), True))
             else:
                 final = not status_allowed or run.id in out.unusable or run.id in ledger.list_only
-                records.append((run, final))
+                records.append((run if final or run.terminal else standing_in(run), final))
         ledger.listed(records, out.covered)
         state.listed_fingerprint = entry.fingerprint()
     for rid, run in out.statuses.items():
@@ -117,3 +117,10 @@ def merge(state: WorkflowState, entry: Workflow, out: Refresh, status_allowed: b
             ledger.list_only.add(rid)  # listed on every poll until it reads again
         elif ledger.latest is not None and rid == ledger.latest.id:
             state.undetailed = rid
+
+
+def standing_in(run: Run) -> Run:
+    """An active run's list item standing in for its status record for one poll (a new run:
+    exporter/planner.py), without the fields only List Runs sends (LIST_ONLY_FIELDS): the
+    status records that follow lack them, and its series would come and go."""
+    return replace(run, credits=None, delivered_audio_ms=None, output_line_count=None)

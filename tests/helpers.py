@@ -16,9 +16,9 @@ from prometheus_client.samples import Sample
 
 from exporter.config import Config, parse_config
 from exporter.gzipbody import gzip_stream, plain_stream
-from exporter.poller import Poller
 from exporter.rendering import MetricsRenderer
 from exporter.server import ServerState, render
+from exporter.sharedpoll import Poller
 from exporter.snapshot import Snapshot
 from exporter.wiring import build_poller
 from tests.fakeapi import API, TOKEN, FakeOnePin

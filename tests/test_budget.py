@@ -167,11 +167,6 @@ def test_a_poll_with_churn_costs_at_most_two_calls_per_change_beyond_the_steady_
         assert calls.get("list_runs", 0) <= finished + started, calls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the poller asks Get Run Status of a new run its List Runs just showed, and both "
-    "List Runs and Runs Summary of a workflow whose run finished: 2 calls per change, not 1",
-)
 def test_a_poll_with_10_percent_churn_costs_at_most_its_churn_minimum(
     churn_polls: list[Poll],
 ) -> None:

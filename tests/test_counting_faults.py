@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from exporter.poller import Poller
+from exporter.sharedpoll import Poller
 from exporter.wiring import build_poller
 from tests.helpers import exposition, make_config, poll, series, value
 from tests.runview import API, T0, TOKEN, RunView

@@ -105,6 +105,7 @@ def full_snapshot() -> Snapshot:
     api = ApiStats()
     api.record("list_workflows", "200", 0.02)
     api.record("list_runs", "429", 0.3)
+    api.budget_remaining, api.deferred = 7, 3  # http.max_requests_per_minute is set
     # No data to show (stale): whatever it holds, only up, info and the counters are shown.
     gone = dataclasses.replace(busy(), id="wf-gone", has_data=False, error="stale")
     workspaces = (

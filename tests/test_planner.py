@@ -121,6 +121,10 @@ ACTIVE4 = run(4, "running")
         ("start-up, no runs", K(ledger(None)), [], set(), ALL, set()),
         ("statuses refused", K(ledger(None)), [ACTIVE4, R3], set(), NO_STATUS, set()),
         ("finished since the last poll", K(ledger(2)), [R3, R2], set(), ALL, {"r3"}),
+        ("new and active: its list item serves this poll", K(ledger(3)), [ACTIVE4, R3],
+         set(), ALL, set()),
+        ("new and active, in a gap", K(ledger(3, gaps=((2, 2),))), [run(2, "running")], set(),
+         ALL, set()),
         ("in a gap", K(ledger(3, gaps=((2, 2),))), [R3, R2, R1], set(), ALL, {"r2"}),
         ("watched", K(ledger(3, watching=(run(2, "running"),))), [R3, R2], set(), ALL, {"r2"}),
         ("watched, asked already", K(ledger(3, watching=(run(2, "running"),))), [R2], {"r2"},
@@ -157,9 +161,9 @@ COUNTS = {"completed": 3, "failed": 1, "cancelled": 2, "running": 1}
 @pytest.mark.parametrize(
     ("wf", "seen", "expected"),
     [
-        (entry(counts=COUNTS), 0, (2, 3, 1)),  # cancelled, completed, failed: sorted
-        (entry(counts=COUNTS), 5, (2, 3, 1)),  # the counts alone, whatever was read
-        (entry(counts={"running": 2}), 0, (0, 0, 0)),
+        (entry(counts=COUNTS), 0, 3),  # the completed count (the average is over those)
+        (entry(counts=COUNTS), 5, 3),  # the counts alone, whatever was read
+        (entry(counts={"running": 2}), 0, 0),
         (entry(), 2, ((3, 100.0, True), "completed", 2)),
         (entry(None, None, None), 0, (None, None, 0)),
     ],
@@ -177,8 +181,10 @@ KEY = summary_key(WITH_COUNTS, 0)
     [
         ("none yet", K(), WITH_COUNTS, 0, ALL, True),
         ("unchanged", K(summary="s", summary_key=KEY), WITH_COUNTS, 0, ALL, False),
-        ("a run finished", K(summary="s", summary_key=KEY),
-         entry(counts={**COUNTS, "failed": 2}), 0, ALL, True),
+        ("a run completed", K(summary="s", summary_key=KEY),
+         entry(counts={**COUNTS, "completed": 4}), 0, ALL, True),
+        ("a run failed: the counts give the pass ratio, the average is unchanged",
+         K(summary="s", summary_key=KEY), entry(counts={**COUNTS, "failed": 2}), 0, ALL, False),
         ("a run started (not a finished count)", K(summary="s", summary_key=KEY),
          entry(counts={**COUNTS, "running": 2}), 0, ALL, False),
         ("refused", K(), WITH_COUNTS, 0, NO_SUMMARY, False),

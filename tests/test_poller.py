@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from exporter.apierrors import ApiError
+from exporter.apierrors import ApiError, BudgetDeferred
+from exporter.apimodels import Catalogue
 from exporter.apistats import ApiStats
-from exporter.client import Catalogue
 from exporter.config import CollectionSettings, Workspace
 from exporter.deadline import Deadline
 from exporter.models import Meta, Page, Pagination, Run, RunsSummary, Workflow
-from exporter.poller import Poller, WorkspacePoller
+from exporter.poller import WorkspacePoller
+from exporter.ratebudget import RequestBudget
+from exporter.sharedpoll import Poller
 from exporter.snapshot import WorkflowSnapshot, WorkspaceSnapshot
 from tests.helpers import make_config
 
@@ -70,11 +72,14 @@ class FakeClient:
         self.calls: list[tuple[str, ...]] = []
         self.stats = ApiStats()
         self.refuse: dict[str, ApiError] = {}  # endpoint -> the error it answers
+        self.budget = RequestBudget(None)  # the client's http.max_requests_per_minute
 
     def start_poll(self) -> None:
         pass
 
     def _call(self, endpoint: str, *args: str) -> None:
+        if not self.budget.take():
+            raise BudgetDeferred(endpoint, "deferred")
         self.calls.append((endpoint, *args))
         self.stats.record(endpoint, "200", 0.01)
         if endpoint in self.refuse:
@@ -290,3 +295,91 @@ def test_concurrent_scrapes_share_one_poll_and_close_ones_reuse_it(world: World)
 
     asyncio.run(scrapes())
     assert poller.polls == 2
+
+
+def budgeted(world: World, limit: int) -> WorkspacePoller:
+    """A warm poller (a cold poll, then a steady one) whose client then gets a budget of `limit`
+    requests a minute, on the world's clock."""
+    client, clock, _busy, _idle = world
+    poller = make(client, clock)
+    poll(poller, clock)
+    poll(poller, clock)
+    client.budget = poller._budget.budget = RequestBudget(limit, clock)
+    client.calls.clear()
+    return poller
+
+
+def test_under_a_budget_active_runs_and_the_catalogue_come_before_details(world: World) -> None:
+    """Room for 2 of 3: the busy workflow's active run and the catalogue; its new run's List
+    Runs waits for the next minute, and the busy workflow stays up meanwhile."""
+    client, clock, busy, _idle = world
+    poller = budgeted(world, 3)
+    client.budget.take()
+    busy.add("running")  # a new run: its List Runs is a detail
+    snapshot = poll(poller, clock)
+    assert endpoints(client.calls) == ["get_run_status", "list_workflows"]
+    assert all(wf.up for wf in snapshot.workflows)
+    assert snapshot.api.deferred == 1 and snapshot.api.budget_remaining == 0
+    client.calls.clear()
+    clock.now += 30  # the window is still full: nothing is sent, all is kept
+    snapshot = poll(poller, clock)
+    assert client.calls == []
+    assert all(wf.up for wf in snapshot.workflows) and snapshot.up
+    clock.now += 32  # the window is empty again: the List Runs goes
+    poll(poller, clock)
+    assert ("list_runs", "busy") in client.calls
+
+
+def test_a_budget_that_leaves_no_room_keeps_the_data_until_stale_after(world: World) -> None:
+    client, clock, _busy, _idle = world
+    poller = budgeted(world, 2)
+    client.budget.take()
+    client.budget.take()
+    snapshot = poll(poller, clock)
+    assert client.calls == []
+    assert [wf.up for wf in snapshot.workflows] == [True, True] and snapshot.up
+    clock.now += 700  # past stale_after (10 min) since the last refresh
+    client.budget.take()
+    client.budget.take()
+    snapshot = poll(poller, clock)
+    assert client.calls == [] and not any(wf.has_data for wf in snapshot.workflows)
+
+
+def test_the_budget_binding_is_logged_once_with_the_interval_that_would_fit(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, clock, _busy, _idle = world
+    poller = budgeted(world, 2)
+    client.budget.take()  # one place used: the catalogue fits, the active run does not
+    with caplog.at_level("WARNING", logger="exporter.poller"):
+        poll(poller, clock)
+        clock.now += 5
+        poll(poller, clock)
+    binds = [r.getMessage() for r in caplog.records if "binds" in r.getMessage()]
+    # Needed: the catalogue (sent) and the active run's status (deferred): 2 requests a poll,
+    # at 2 a minute: one poll a minute.
+    assert binds == [
+        "the budget of 2/min binds: this poll needed at least 2 requests; a scrape interval "
+        "of 60 s would fit; what did not fit keeps its last data and is asked at the next polls"
+    ]
+
+
+def test_a_new_active_run_is_shown_from_its_list_item_then_asked_about(world: World) -> None:
+    """The poll that lists a new run does not ask its status (its list item stands in, without
+    the fields only List Runs sends: they would vanish at the next poll); the next poll does."""
+    client, clock, busy, _idle = world
+    poller = make(client, clock)
+    poll(poller, clock)
+    poll(poller, clock)
+    client.calls.clear()
+    new = busy.add("running")
+    busy.runs[-1] = replace(new, credits=5.0)
+    snapshot = poll(poller, clock)
+    assert ("get_run_status", "busy", new.id) not in client.calls
+    [shown] = [r for r in by_id(snapshot)["busy"].active_runs if r.id == new.id]
+    assert shown.credits is None and not shown.detailed
+    client.calls.clear()
+    snapshot = poll(poller, clock)
+    assert ("get_run_status", "busy", new.id) in client.calls
+    [shown] = [r for r in by_id(snapshot)["busy"].active_runs if r.id == new.id]
+    assert shown.detailed and shown.token_cost == 1.0

@@ -11,8 +11,9 @@ import urllib.request
 
 from exporter.client import OnePinClient
 from exporter.config import Config
-from exporter.poller import Poller, WorkspacePoller
+from exporter.poller import WorkspacePoller
 from exporter.rendering import MetricsRenderer
+from exporter.sharedpoll import Poller
 from exporter.simulator import ManualClock, RunningSimulator, SimulatorConfig
 from tests.helpers import make_config
 
