@@ -13,7 +13,7 @@ and `#`, and Debian's behaviour on DST changes in a time zone. A schedule comes 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -62,16 +62,6 @@ class Expected:
 
     last: float | None  # the latest fire time not in the future
     next: float | None  # the first fire time after now
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleState:
-    """What a schedule says at one moment, given the workflow's run creation times."""
-
-    expected: Expected
-    # The latest fire time whose grace is over (the one judged), and whether it was missed.
-    judged: float | None
-    missed: bool
 
 
 def make_schedule(
@@ -163,23 +153,6 @@ def _fire(times: CronSim) -> float | None:
         return next(times).timestamp()
     except StopIteration:  # no fire within 50 years (e.g. "0 0 31 2 *" is refused earlier)
         return None
-
-
-def assess(schedule: Schedule, now: float, created: Iterable[float]) -> ScheduleState:
-    """Expected times at `now`, and whether the latest fire whose grace is over got no run.
-
-    A fire at F is met by a run created from F to F + grace, and before the next fire (a run
-    after that belongs to the next one). Until F + grace has passed, the fire before F is the
-    one judged, so a miss stays visible while the next fire's grace runs.
-    """
-    expected = expected_times(schedule, now)
-    judged = expected_times(schedule, now - schedule.grace).last
-    if judged is None:
-        return ScheduleState(expected, None, missed=False)
-    following = expected_times(schedule, judged).next
-    end = judged + schedule.grace
-    met = any(judged <= when <= end and (following is None or when < following) for when in created)
-    return ScheduleState(expected, judged, missed=not met)
 
 
 def choose(configured: Schedule | None, from_api: Schedule | None) -> Schedule | None:

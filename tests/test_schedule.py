@@ -16,7 +16,6 @@ from exporter.schedule import (
     Schedule,
     ScheduleError,
     _expected_times,
-    assess,
     choose,
     expected_times,
     make_schedule,
@@ -118,53 +117,6 @@ def test_a_good_schedule_keeps_what_was_given() -> None:
         "0 2 * * *", "Europe/Berlin", 30.0, CONFIG
     )
     assert make_schedule("@hourly") == Schedule("@hourly", "UTC", 600.0, CONFIG)
-
-
-# --- missed fires ---------------------------------------------------------------------------
-
-EVERY_MINUTE = make_schedule("* * * * *", grace=30)
-GRACE_90 = make_schedule("* * * * *", grace=90)
-NIGHTLY_BERLIN = make_schedule("0 2 * * *", "Europe/Berlin")
-# Runs at 11:58:00, 11:59:05 and 12:01:01: the 12:00 fire got none.
-CREATED = [at("2026-12-02T11:58:00Z"), at("2026-12-02T11:59:05Z"), at("2026-12-02T12:01:01Z")]
-
-
-@pytest.mark.parametrize(
-    ("schedule", "created", "now", "judged", "missed"),
-    [
-        # 12:00's grace is not over: the 11:59 fire is judged, and a run came 5 s after it.
-        (EVERY_MINUTE, CREATED, "12:00:20", "11:59:00", False),
-        # 12:00 + 30 s: no run since 12:00.
-        (EVERY_MINUTE, CREATED, "12:00:31", "12:00:00", True),
-        # Still missed while the grace of the next fire runs.
-        (EVERY_MINUTE, CREATED, "12:01:10", "12:00:00", True),
-        # 12:01's grace is over and it got its run: resolved.
-        (EVERY_MINUTE, CREATED, "12:01:31", "12:01:00", False),
-        # A run created after the grace is too late for that fire ...
-        (EVERY_MINUTE, [at("2026-12-02T12:00:45Z")], "12:00:50", "12:00:00", True),
-        # ... one created on the last second of the grace is in time ...
-        (EVERY_MINUTE, [at("2026-12-02T12:00:30Z")], "12:00:50", "12:00:00", False),
-        # ... and one created before the fire belongs to an earlier one.
-        (EVERY_MINUTE, [at("2026-12-02T11:59:59Z")], "12:00:50", "12:00:00", True),
-        # No runs at all: missed.
-        (EVERY_MINUTE, [], "12:00:50", "12:00:00", True),
-        # A grace longer than the period: a run at the next fire is that fire's, not this one's.
-        (GRACE_90, [at("2026-12-02T12:01:00Z")], "12:01:31", "12:00:00", True),
-        (GRACE_90, [at("2026-12-02T12:00:59Z")], "12:01:31", "12:00:00", False),
-        # Nightly at 02:00 Berlin time (01:00 UTC in December), 10 minutes' grace.
-        (NIGHTLY_BERLIN, [at("2026-12-02T01:04:00Z")], "12:00:00", "01:00:00", False),
-        (NIGHTLY_BERLIN, [at("2026-12-01T01:04:00Z")], "12:00:00", "01:00:00", True),
-        # The workflow's latest run creation time alone is enough input.
-        (NIGHTLY_BERLIN, [at("2026-12-02T09:00:00Z")], "12:00:00", "01:00:00", True),
-    ],
-)  # fmt: skip
-def test_a_fire_is_missed_when_no_run_is_created_within_its_grace(
-    schedule: Schedule, created: list[float], now: str, judged: str, missed: bool
-) -> None:
-    state = assess(schedule, at(f"2026-12-02T{now}Z"), created)
-    assert state.judged == at(f"2026-12-02T{judged}Z")
-    assert state.missed is missed
-    assert state.expected == expected_times(schedule, at(f"2026-12-02T{now}Z"))
 
 
 # --- the API's triggers -------------------------------------------------------------------
