@@ -35,6 +35,12 @@ def test_a_schedule_is_read_with_its_defaults() -> None:
     )  # fmt: skip
 
 
+def test_an_empty_schedule_is_no_schedule() -> None:
+    # A templated config may leave the key empty: the workflow is watched without a schedule.
+    config = parse_config(workflows("{id: wf-1, schedule: null}", "{id: wf-2, schedule:}"))
+    assert [w.schedule for w in config.workspaces[0].workflows or ()] == [None, None]
+
+
 @pytest.mark.parametrize(
     ("entry", "problem"),
     [

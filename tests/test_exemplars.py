@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Exemplar
-from exporter.exposition import EXEMPLAR_LABEL_CHARS, exemplar
+from exporter.apistats import RUN_DURATION_BUCKETS, ApiStats, Exemplar, Histogram
+from exporter.exposition import EXEMPLAR_LABEL_CHARS, exemplar, histogram
 from exporter.ledger import RunLedger
 from exporter.models import Run
 from exporter.rendering import MetricsRenderer
@@ -172,6 +172,21 @@ def test_the_label_set_stays_within_128_characters() -> None:
     assert parsed_exemplar(Exemplar(fits, 12, 5.0)) == {"run_id": fits, "run_number": "12"}
     assert parsed_exemplar(Exemplar(too_long, 12, 5.0)) == {"run_number": "12"}
     assert len("run_id" + fits + "run_number" + "12") == EXEMPLAR_LABEL_CHARS
+
+
+def test_a_bucket_s_exemplar_follows_its_count_on_the_same_line() -> None:
+    # The exact bytes: a bucket's count keeps all its digits before the exemplar.
+    hist = Histogram((1.0, 10.0))
+    for seconds in (0.5, 5.0, 50.0):
+        hist.observe(seconds)
+    exemplars = (None, Exemplar("r2", 2, 5.0, 100.0), Exemplar("r3", 3, 50.0))
+    assert histogram("d", 'w="a"', hist, exemplars) == (
+        'd_bucket{w="a",le="1.0"} 1.0\n'
+        'd_bucket{w="a",le="10.0"} 2.0 # {run_id="r2",run_number="2"} 5.0 100.0\n'
+        'd_bucket{w="a",le="+Inf"} 3.0 # {run_id="r3",run_number="3"} 50.0\n'
+        'd_count{w="a"} 3.0\n'
+        'd_sum{w="a"} 55.5\n'
+    )
 
 
 # --- in the exposition ---------------------------------------------------------------------------

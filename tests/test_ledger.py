@@ -10,6 +10,7 @@ import pytest
 from exporter.apimodels import Meta
 from exporter.ledger import (
     MAX_GAPS,
+    MAX_STEPS_DUE,
     RECENT_IDS,
     STEPS_ATTEMPTS,
     RunLedger,
@@ -535,6 +536,16 @@ def test_each_counted_run_and_only_it_has_its_steps_read_once(case: str) -> None
 def failed_at(node: str) -> FinishedRunNodes:
     return FinishedRunNodes((NodeDuration("operator_generator", 5.0),), {("x", "failed"): 1},
                             (FailedNode(NodeRef(node, "x", node), "boom"),))  # fmt: skip
+
+
+def test_the_steps_of_the_newest_counted_runs_are_kept_to_read_up_to_the_bound() -> None:
+    ledger = RunLedger()
+    ledger.listed([], [])
+    ledger.listed(listing(*(run(n) for n in range(1, MAX_STEPS_DUE + 1))), [(1, MAX_STEPS_DUE)])
+    assert len(ledger.steps_due) == MAX_STEPS_DUE  # all of them, at the bound
+    ledger.listed(listing(run(MAX_STEPS_DUE + 1)), [(MAX_STEPS_DUE + 1, MAX_STEPS_DUE + 1)])
+    numbers = sorted(r.run_number for r, _failures in ledger.steps_due.values())
+    assert numbers == list(range(2, MAX_STEPS_DUE + 2))  # beyond it, the oldest is given up
 
 
 def test_a_read_failing_is_kept_for_the_next_polls_then_given_up() -> None:

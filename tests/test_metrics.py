@@ -134,6 +134,27 @@ def test_a_full_snapshot_is_written_exactly_as_before(
     assert text == path.read_text(encoding="utf-8")
 
 
+def test_each_workspace_with_a_budget_has_its_own_budget_lines() -> None:
+    def stats(remaining: int | None, deferred: int) -> ApiStats:
+        api = ApiStats()
+        api.budget_remaining, api.deferred = remaining, deferred
+        return api
+
+    workspaces = (
+        WorkspaceSnapshot("prod", True, (), stats(7, 3)),
+        WorkspaceSnapshot("dev", True, (), stats(None, 0)),  # no budget: no lines
+        WorkspaceSnapshot("qa", True, (), stats(0, 12)),
+    )
+    text = MetricsRenderer().render(Snapshot(workspaces, 1.7e9))
+    remaining, deferred = metrics.BUDGET_REMAINING.name, metrics.DEFERRED.sample
+    assert [ln for ln in text.splitlines() if ln.startswith((remaining, deferred))] == [
+        f'{remaining}{{workspace="prod"}} 7.0',
+        f'{remaining}{{workspace="qa"}} 0.0',
+        f'{deferred}{{workspace="prod"}} 3.0',
+        f'{deferred}{{workspace="qa"}} 12.0',
+    ]
+
+
 def test_families_come_out_in_their_declared_order_with_their_declared_labels() -> None:
     text = MetricsRenderer(True).render(full_snapshot())
     families = list(text_string_to_metric_families(text))
