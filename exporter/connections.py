@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,17 @@ from aiohttp import web
 from aiohttp.web import RequestHandler
 
 T = TypeVar("T")
-# asyncio's default. Smaller, a burst of connections fills the kernel's queue and a scrape's
-# connection waits for the SYN to be sent again (a second or more).
+# The kernel's queue of connections not yet accepted: asyncio's default. Smaller, a burst of
+# connections fills it and a scrape's connection waits for the SYN to be sent again (a second
+# or more).
 LISTEN_BACKLOG = 100
+# How many connections asyncio accepts in one turn of the loop (it takes its `backlog` argument
+# for both). Each takes a descriptor before it is admitted, and the connections closed to make
+# room for them give theirs back only a turn or two later: a burst of 100 past a cap made for
+# the open-file limit ran out of descriptors (EMFILE, and no connection accepted for a second).
+ACCEPT_BURST = 16
+# Descriptors the rest of the process needs: the API client, logs, the event loops, Python.
+OTHER_DESCRIPTORS = 50
 # A connection in its TLS handshake is not yet the protocol's: past the cap it can only be marked
 # to close once the handshake is done. So that handshakes that never end hold few descriptors,
 # they get less time than a request's headers do (a real one takes milliseconds).
@@ -36,15 +45,16 @@ _REFUSAL = (
 )
 
 
-def _default_max_connections() -> int:
-    """The open-file limit less room for a burst and for the rest of the process, 16 to 512.
+def max_connections_for(open_file_limit: int) -> int:
+    """The open-file limit less room for the rest of the process and for three bursts of
+    accepted connections (one not yet admitted, two whose room is still being given back),
+    16 to 512."""
+    return max(16, min(512, open_file_limit - 3 * ACCEPT_BURST - OTHER_DESCRIPTORS))
 
-    asyncio accepts up to LISTEN_BACKLOG connections at once before any of them is admitted (and
-    can make room), and the API client, the logs and the runtime need descriptors too."""
+
+def _default_max_connections() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 512
-    return max(16, min(512, soft - LISTEN_BACKLOG - 50))
+    return 512 if soft == resource.RLIM_INFINITY else max_connections_for(soft)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +183,21 @@ async def listen(
     server before `runner.cleanup()`."""
     assert runner.server is not None, "runner.setup() first"
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
+    server = await loop.create_server(
         limiter.protocol_factory(runner.server),
         host,
         port,
         ssl=ssl_context,
         reuse_address=True,
-        backlog=LISTEN_BACKLOG,
+        backlog=ACCEPT_BURST,  # what asyncio accepts per turn; the kernel's queue is set below
         ssl_handshake_timeout=min(TLS_HANDSHAKE_TIMEOUT, limiter.limits.idle_timeout)
         if ssl_context
         else None,
     )
+    for listening in server.sockets:
+        raw = socket.socket(fileno=listening.fileno())  # asyncio's wrapper has no listen()
+        try:
+            raw.listen(LISTEN_BACKLOG)
+        finally:
+            raw.detach()  # the descriptor stays asyncio's
+    return server

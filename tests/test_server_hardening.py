@@ -30,7 +30,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter.connections import ServerLimits, make_room
+from exporter.connections import ACCEPT_BURST, ServerLimits, make_room, max_connections_for
 from exporter.negotiation import parse
 from exporter.server import TIMEOUT_HEADER
 from exporter.webconfig import WebConfig
@@ -453,6 +453,20 @@ with BackgroundExporter(config, transport=fake.transport()) as running:
     print(running.url, flush=True)
     sys.stdin.read()
 """
+
+
+@pytest.mark.parametrize(
+    ("open_file_limit", "cap"),
+    [(64, 16), (256, 158), (1024, 512), (100_000, 512)],
+)
+def test_the_connection_cap_leaves_room_for_bursts_below_the_open_file_limit(
+    open_file_limit: int, cap: int
+) -> None:
+    """Three bursts of accepted connections (not yet admitted, or closed to make room but not
+    yet given back) and the process's own descriptors fit under the limit beside the cap."""
+    assert max_connections_for(open_file_limit) == cap
+    if cap > 16:
+        assert cap + 3 * ACCEPT_BURST + 50 <= open_file_limit
 
 
 def test_idle_sockets_past_the_open_file_limit_do_not_keep_scrapes_out(tmp_path: Path) -> None:
