@@ -9,8 +9,11 @@ starts the simulator, then measures, every figure in the same run:
 
 - the cold scrape: a fresh exporter whose first poll has the deadline a 10 s scrape gives it
   (its start-up poll is that poll), scraped at once; its calls are counted until the poll ends;
+  then scraped until `onepin_exporter_backlog_workflows` is 0: the polls that took, the calls
+  beyond each poll's steady ⌈W/100⌉ + A (the issue's budget: 3 per workflow), peak RSS;
 - the start-up poll of an exporter configured as usual (max_duration 60 s), apart;
-- warm-up: scrapes until every workflow is up and the poll finished inside its deadline;
+- warm-up: scrapes until every workflow is up with its details (backlog 0) and the poll
+  finished inside its deadline;
 - steady polls: wall time against L x ⌈calls/concurrency⌉, calls against ⌈W/100⌉ + A, the
   exporter process's CPU per poll (and per API call), a scrape that reuses the last poll;
 - steady polls of a second exporter with `collection.run_nodes: true`: the same minimum plus
@@ -200,24 +203,47 @@ def median(values: Sequence[float]) -> float:
 
 
 def cold_scrape(workdir: Path, api: str, args: argparse.Namespace, size: Size) -> None:
-    """A fresh exporter whose first poll gets what a 10 s scrape would give it, scraped at once:
-    the scrape joins that poll; its calls are counted until the poll has ended."""
+    """A fresh exporter whose first poll gets what a 10 s scrape would give it, scraped at once
+    (the scrape joins that poll), then scraped until its backlog is 0: the cold load's calls
+    beyond each poll's steady ⌈W/100⌉ + A, and its peak memory."""
     poll = scrape_deadline(str(SCRAPE_TIMEOUT), float("inf")).poll
+    steady_calls = math.ceil(size.w / 100) + size.a
     sim_stats(api, reset=True)
     proc, url = start_exporter(workdir, exporter_config(api, args.concurrency, poll))
+    scrapes: list[Scrape] = []
     try:
-        first = scrape(url, api, proc.proc.pid, reset=False)
+        scrapes.append(scrape(url, api, proc.proc.pid, reset=False))
         wait_ready(url, 120)
-        calls = {k: v for k, v in sim_stats(api).items() if v}
+        scrapes[0].calls = {k: v for k, v in sim_stats(api).items() if v}  # the whole poll's
+        while backlog(scrapes[-1]) != 0 and len(scrapes) <= args.max_warmups:
+            time.sleep(1.1)  # past min_interval: the scrape polls
+            scrapes.append(scrape(url, api, proc.proc.pid))
+        peak = proc_rss_mb(proc.proc.pid, "VmHWM")
     finally:
         proc.stop()
-    up = first.workflows_up
-    size.figures["cold"] = {"wall": first.wall, "calls": sum(calls.values()), "up": up}
+    first, extra = scrapes[0], sum(max(0, s.total - steady_calls) for s in scrapes)
+    polls = len(scrapes) if backlog(scrapes[-1]) == 0 else None
+    size.figures["cold"] = {
+        "wall": first.wall, "calls": first.total, "up": first.workflows_up, "polls": polls,
+        "extra_calls": extra, "extra_per_workflow": extra / size.w, "peak_rss_mb": peak,
+    }  # fmt: skip
     print(
         f"cold scrape ({SCRAPE_TIMEOUT:g} s timeout, its poll {poll:g} s): {first.wall:.2f} s, "
-        f"{up}/{size.w} workflows up; its poll made {sum(calls.values())} calls "
-        f"({fmt_calls(calls)})"
+        f"{first.workflows_up}/{size.w} workflows up; its poll made {first.total} calls "
+        f"({fmt_calls(first.calls)})"
     )
+    print(
+        f"cold start: backlog 0 after {polls or 'NOT within'} {len(scrapes)} poll(s) "
+        f"({', '.join(f'{backlog(s):g}' for s in scrapes)}); calls beyond the steady "
+        f"{steady_calls} per poll: {extra} ({extra / size.w:.2f} per workflow; budget 3); "
+        f"every scrape had {min(s.workflows_up for s in scrapes)}+ workflows up; "
+        f"peak RSS {peak:.0f} MB"
+    )
+
+
+def backlog(scrape: Scrape) -> float:
+    values = scrape.gauge("onepin_exporter_backlog_workflows")
+    return values[0] if values else float("nan")
 
 
 def startup_and_warmup(
@@ -234,9 +260,9 @@ def startup_and_warmup(
     while len(warmups) < max_warmups:
         time.sleep(1.1)  # past min_interval: the scrape polls
         warmups.append(scrape(url, api, pid))
-        if warmups[-1].workflows_up == size.w and warmups[-1].inside_deadline:
+        if warmed_up(warmups[-1], size):
             break
-    done = warmups[-1].workflows_up == size.w and warmups[-1].inside_deadline
+    done = warmed_up(warmups[-1], size)
     size.figures["startup"] = {"wall": took, "calls": sum(calls.values())}
     size.figures["warmup"] = {
         "scrapes": len(warmups) if done else None,
@@ -244,10 +270,15 @@ def startup_and_warmup(
         "calls": sum(calls.values()) + sum(w.total for w in warmups),
     }
     print(
-        f"warm-up: {len(warmups)} scrape(s) until every workflow was up and the poll ended "
-        f"inside its deadline{'' if done else ' (NOT reached)'}: "
+        f"warm-up: {len(warmups)} scrape(s) until every workflow was up with its details and the "
+        f"poll ended inside its deadline{'' if done else ' (NOT reached)'}: "
         + ", ".join(f"{w.wall:.1f}s/{w.total} calls/{w.workflows_up} up" for w in warmups)
     )
+
+
+def warmed_up(scrape: Scrape, size: Size) -> bool:
+    """Every workflow up with all its details (backlog 0), the poll inside its deadline."""
+    return scrape.workflows_up == size.w and backlog(scrape) == 0 and scrape.inside_deadline
 
 
 def steady(url: str, api: str, pid: int, args: argparse.Namespace, size: Size) -> Scrape:

@@ -117,16 +117,12 @@ def _up(workspaces: Workspaces) -> str:
     return "".join(f"{UP.name}{{{_ws_label(ws)}}} {1.0 if ws.up else 0.0}\n" for ws in workspaces)
 
 
-def _collect_duration(workspaces: Workspaces) -> str:
-    values = ((ws, ws.collect_duration) for ws in workspaces)
-    return "".join(
-        line(COLLECT_DURATION.name, _ws_label(ws), v) for ws, v in values if v is not None
-    )
-
-
-def _poll_deadline(workspaces: Workspaces) -> str:
-    values = ((ws, ws.deadline) for ws in workspaces)
-    return "".join(line(POLL_DEADLINE.name, _ws_label(ws), v) for ws, v in values if v is not None)
+def _ws_value(
+    sample: str, read: Callable[[WorkspaceSnapshot], float | None], workspaces: Workspaces
+) -> str:
+    """One value per workspace, where there is one."""
+    values = ((ws, read(ws)) for ws in workspaces)
+    return "".join(line(sample, _ws_label(ws), v) for ws, v in values if v is not None)
 
 
 def _api_requests(workspaces: Workspaces) -> str:
@@ -149,13 +145,6 @@ def _api_latency(workspaces: Workspaces) -> str:
     )
 
 
-def _budget_remaining(workspaces: Workspaces) -> str:
-    values = ((ws, ws.api.budget_remaining) for ws in workspaces)
-    return "".join(
-        line(BUDGET_REMAINING.name, _ws_label(ws), v) for ws, v in values if v is not None
-    )
-
-
 def _deferred(workspaces: Workspaces) -> str:
     return "".join(
         line(DEFERRED.sample, _ws_label(ws), ws.api.deferred)
@@ -168,19 +157,25 @@ BUILD_INFO = _health("onepin_exporter_build_info", GAUGE, ("version", "python_ve
     _build_info, "Build information; always 1.")  # fmt: skip
 UP = _health("onepin_up", GAUGE, WORKSPACE,
     _up, "1 if the last poll reached the API and authenticated.")  # fmt: skip
-COLLECT_DURATION = _health("onepin_exporter_collect_duration_seconds", GAUGE, WORKSPACE,
-    _collect_duration, "Wall time of the last poll of the API.")  # fmt: skip
-POLL_DEADLINE = _health("onepin_exporter_poll_deadline_seconds", GAUGE, WORKSPACE,
-    _poll_deadline,
+COLLECT_DURATION = _health(name := "onepin_exporter_collect_duration_seconds", GAUGE, WORKSPACE,
+    partial(_ws_value, name, lambda ws: ws.collect_duration),
+    "Wall time of the last poll of the API.")  # fmt: skip
+POLL_DEADLINE = _health(name := "onepin_exporter_poll_deadline_seconds", GAUGE, WORKSPACE,
+    partial(_ws_value, name, lambda ws: ws.deadline),
     "Time the last poll was allowed (from the scrape timeout, capped by config).")  # fmt: skip
+BACKLOG = _health(name := "onepin_exporter_backlog_workflows", GAUGE, WORKSPACE,
+    partial(_ws_value, name, lambda ws: ws.backlog if ws.up else None),
+    "Workflows shown as the catalogue describes them, still waiting for their runs' details "
+    "(a cold start fills them in over polls).")  # fmt: skip
 API_REQUESTS = _health("onepin_api_requests", COUNTER, (*WORKSPACE, "endpoint", "code"),
     _api_requests,
     "Requests sent to the OnePin API, by endpoint and HTTP status (or 'error').")  # fmt: skip
 API_LATENCY = _health("onepin_api_request_duration_seconds", HISTOGRAM,
     (*WORKSPACE, "endpoint", "le"), _api_latency,
     "Latency of requests to the OnePin API.")  # fmt: skip
-BUDGET_REMAINING = _health("onepin_exporter_api_budget_remaining", GAUGE, WORKSPACE,
-    _budget_remaining, "Requests http.max_requests_per_minute leaves in the last 60 s, after "
+BUDGET_REMAINING = _health(name := "onepin_exporter_api_budget_remaining", GAUGE, WORKSPACE,
+    partial(_ws_value, name, lambda ws: ws.api.budget_remaining),
+    "Requests http.max_requests_per_minute leaves in the last 60 s, after "
     "the last poll (only with a budget).")  # fmt: skip
 DEFERRED = _health("onepin_exporter_api_requests_deferred", COUNTER, WORKSPACE, _deferred,
     "Requests deferred to a later poll by http.max_requests_per_minute (only with a "
@@ -220,12 +215,10 @@ def _average_duration(x: WorkflowLines) -> str:
 
 
 def _last_status(x: WorkflowLines) -> str:
+    """The latest run's status; the catalogue's while the run itself is not read yet."""
     run = x.last_run
-    return (
-        ""
-        if run is None
-        else one_of(LAST_STATUS.name, x.base, "status", KNOWN_STATUSES, run.status)
-    )
+    status = run.status if run is not None else x.wf.has_data and x.wf.catalogue_last_status
+    return one_of(LAST_STATUS.name, x.base, "status", KNOWN_STATUSES, status) if status else ""
 
 
 def _last_run(sample: str, gauge: RunGauge, x: WorkflowLines) -> str:

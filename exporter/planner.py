@@ -16,12 +16,12 @@ decides what the answers count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.ledger import RunLedger
-from exporter.models import Fingerprint, Run, Workflow
+from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, Workflow
 
 AUTH_BACKOFF_MIN = 30.0
 AUTH_BACKOFF_MAX = 600.0
@@ -152,6 +152,35 @@ def plan_workflow(
     if asked is None and not wants_summary(known, entry, 0, access):
         return IDLE
     return _NOTHING_MORE
+
+
+def awaiting_details(known: Known, access: Access) -> bool:
+    """Whether a workflow still waits for the details a cold start fills in over polls (its
+    run list, its latest run's full status, its Runs Summary); meanwhile it is shown as the
+    catalogue describes it."""
+    ledger = known.ledger
+    if not ledger.started:
+        return True
+    latest = ledger.latest
+    # An active latest run is watched: asked about in every poll (its list item may stand in).
+    if access.status and latest is not None and not latest.detailed:
+        if latest.id not in ledger.watching:
+            return latest.id != known.undetailed
+    return access.summary and known.summary is None
+
+
+def planning_order(entries: Mapping[str, Workflow], known: Mapping[str, Known]) -> list[str]:
+    """The order in which workflows' requests are queued: those already listed first (their
+    poll is the steady one, and must not wait behind a cold start's backlog), then those never
+    listed whose latest run is active, then the others; a deadline cuts the end of the queue."""
+
+    def rank(wid: str) -> int:
+        if known[wid].ledger.started:
+            return 0
+        status = entries[wid].last_run_status
+        return 1 if status is not None and status not in TERMINAL_STATUSES else 2
+
+    return sorted(entries, key=rank)
 
 
 def wants_page_back(count: int, limit: int, ledger: RunLedger) -> bool:

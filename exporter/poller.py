@@ -21,7 +21,13 @@ from exporter.deadline import Clock, Deadline
 from exporter.fetch import Fetcher
 from exporter.jobs import Jobs
 from exporter.models import Workflow
-from exporter.planner import plan_workflow, wants_summary, watched_statuses
+from exporter.planner import (
+    awaiting_details,
+    plan_workflow,
+    planning_order,
+    wants_summary,
+    watched_statuses,
+)
 from exporter.pollbudget import PollBudget
 from exporter.problems import ErrorLog, note_problems
 from exporter.publish import frozen_stats, workflow_snapshot
@@ -69,6 +75,9 @@ class WorkspacePoller:
         self._polled_at: float | None = None
         self._budget = PollBudget(client.budget, client.stats, workspace.name)
         self._held: set[str] = set()
+        # What a scrape that cannot wait for the first poll shows (exporter/sharedpoll.py):
+        # every selected workflow as the catalogue describes it, once the catalogue is read.
+        self.interim: WorkspaceSnapshot | None = None
 
     @property
     def _states(self) -> dict[str, WorkflowState]:
@@ -119,6 +128,8 @@ class WorkspacePoller:
         selection.forget(catalogue.workflows, selected, unreadable)
         for wid in outs.keys() - selected.keys():
             outs.pop(wid).dropped = True
+        if self._polled_at is None:  # a first poll: shown as the catalogue says while it runs
+            self.interim = self._view(self._catalogue_view(selected))
         refreshed, _ = await asyncio.gather(
             self._refresh_all(selected, deadline, statuses, outs),
             self._triggers.learn(self.client, selected, self._schedules, deadline),
@@ -169,7 +180,7 @@ class WorkspacePoller:
 
         def done(out: Refresh) -> None:
             out.on_done = None
-            self._apply_refresh(out, selected[out.workflow_id], refreshed)
+            self._apply_refresh(out, selected[out.workflow_id], refreshed, deadline)
 
         for out in outs.values():
             if out.pending:
@@ -202,8 +213,8 @@ class WorkspacePoller:
     ) -> None:
         """Queue each selected workflow's requests, as the planner says."""
         fetch = self._fetch
-        for wid, entry in selected.items():
-            state = self._states[wid]
+        for wid in planning_order(selected, self._states):
+            state, entry = self._states[wid], selected[wid]
             out = outs.get(wid)
             plan = plan_workflow(state, entry, out.asked if out else None, fetch.access)
             if plan.idle:
@@ -243,11 +254,22 @@ class WorkspacePoller:
         for ask in asked:
             if ask.pending:
                 ask.error = ask.error or _cut()
-            self._apply_refresh(ask, selected[ask.workflow_id], refreshed)
+            self._apply_refresh(ask, selected[ask.workflow_id], refreshed, deadline)
 
-    def _apply_refresh(self, out: Refresh, entry: Workflow, refreshed: set[str]) -> None:
+    def _apply_refresh(
+        self, out: Refresh, entry: Workflow, refreshed: set[str], deadline: Deadline
+    ) -> None:
         wid = out.workflow_id
-        self._apply(self._states[wid], entry, out)
+        state = self._states[wid]
+        if (
+            out.error is not None
+            and (deadline.expired() or isinstance(out.error, BudgetDeferred))
+            and awaiting_details(state, self._fetch.access)
+        ):
+            # Not reached in this poll (a cold start's backlog): what did arrive is kept, the
+            # rest is asked for at the next polls; meanwhile the catalogue's data is current.
+            out.error = None
+        self._apply(state, entry, out)
         if out.error is None:
             refreshed.add(wid)
         else:
@@ -287,8 +309,12 @@ class WorkspacePoller:
         if entry.problems:  # values of its catalogue entry left out
             found = [(None, problem) for problem in entry.problems]
             note_problems(state, found, self.workspace.name)
-        if entry.run_status_counts != state.status_counts:
+        if (entry.run_status_counts, entry.last_run_status) != (
+            state.status_counts,
+            state.catalogue_last_status,
+        ):
             state.status_counts = entry.run_status_counts
+            state.catalogue_last_status = entry.last_run_status
             state.published = None
         state.last_success = self._clock()
         if state.error is not None:
@@ -300,10 +326,25 @@ class WorkspacePoller:
 
     # --- snapshot -----------------------------------------------------------------------------
 
+    def _catalogue_view(self, selected: Mapping[str, Workflow]) -> set[str]:
+        """Every selected workflow never shown yet as the catalogue describes it (up), beside
+        what is known of the others: the workflows to show up."""
+        up = set()
+        for wid, entry in selected.items():
+            state = self._states[wid]
+            if state.last_success is None and not state.ledger.started:
+                self._refreshed(state, entry)
+                up.add(wid)
+        return up
+
     def _snapshot(self, refreshed: set[str]) -> WorkspaceSnapshot:
+        self._budget.finish()
+        self.interim = None
+        return self._view(refreshed)
+
+    def _view(self, refreshed: set[str]) -> WorkspaceSnapshot:
         now, wall = self._clock(), self._wall_clock()
         error, run_series = self._health.error, self.settings.run_series
-        self._budget.finish()
         workflows = []
         for state in self._states.values():
             fresh = self._selection.fresh(state, now)
@@ -311,6 +352,7 @@ class WorkspacePoller:
             has_data = up or fresh
             times = schedule_times(self._schedules, self._triggers.schedules, state.id, wall)
             workflows.append(workflow_snapshot(state, up, has_data, error, run_series, times))
+        access = self._fetch.access
         return WorkspaceSnapshot(
             name=self.workspace.name,
             up=self._health.up,
@@ -320,4 +362,5 @@ class WorkspacePoller:
             deadline=self._last_deadline,
             error=error,
             polled_at=self._polled_at,
+            backlog=sum(awaiting_details(s, access) for s in self._states.values()),
         )

@@ -91,6 +91,7 @@ def _build(
         pass_ratio=pass_ratio,
         average_duration=summary.average_duration_seconds if summary else None,
         last_run=state.ledger.latest,
+        catalogue_last_status=state.catalogue_last_status,
         last_success=_end_time(state.ledger.last_success),
         last_failure=_end_time(state.ledger.last_failure),
         active_runs=active if run_series else (),

@@ -56,10 +56,12 @@ class Poller:
             return self._last or self._not_polled_yet()
 
     def _not_polled_yet(self) -> Snapshot:
-        """Before any poll finished: every workspace down, its own request counts served."""
+        """Before any poll finished: each workspace as its first poll's catalogue pass shows
+        it, or down (with its own request counts) before that pass is done."""
         return Snapshot(
             tuple(
-                WorkspaceSnapshot(
+                ws.interim
+                or WorkspaceSnapshot(
                     ws.workspace.name,
                     False,
                     (),

@@ -60,6 +60,9 @@ class WorkflowSnapshot:
     current_nodes: Mapping[str, tuple[NodeRef, ...]] = field(default_factory=dict)
     # Of a workflow on a schedule (exporter/scheduled.py); None for the others.
     schedule: ScheduleTimes | None = None
+    # The latest run's status as the catalogue (List Workflows) gives it: shown while the run
+    # itself is not read yet (a cold start fills details in over polls).
+    catalogue_last_status: str | None = None
     # Changes whenever any other field of this workflow's snapshot changes; render caches key
     # on (id, version).
     version: int = 0
@@ -75,6 +78,8 @@ class WorkspaceSnapshot:
     deadline: float | None = None
     error: str | None = None
     polled_at: float | None = None
+    # Selected workflows still waiting for details (exporter/planner.py `awaiting_details`).
+    backlog: int = 0
 
 
 @dataclass(frozen=True, slots=True)

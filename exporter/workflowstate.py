@@ -34,6 +34,7 @@ class WorkflowState:
     summary: RunsSummary | None = None
     summary_key: object = None
     status_counts: Mapping[str, int] | None = None
+    catalogue_last_status: str | None = None  # the catalogue's `last_run_status`
     last_success: float | None = None
     error: str | None = None
     # The latest run's id when its status record is unusable: not asked for again.

@@ -73,6 +73,39 @@ def test_steady_state_polls_cost_one_catalogue_pass_plus_one_call_per_active_run
         assert counts.get("list_runs", 0) <= 2, counts  # only workflows with a new run
 
 
+def test_a_cold_start_cut_by_the_deadline_shows_every_workflow_and_costs_3_calls_per_workflow() -> (
+    None
+):
+    """Issue "Scale", acceptance 4: with polls too short for the cold load (1 s at 20 ms a
+    request), every poll shows all W workflows up, the backlog falls to 0 poll by poll, and the
+    calls beyond each poll's steady cost total at most 3W (List Runs, the latest run's status,
+    Runs Summary per workflow), plus the requests in flight when a poll's deadline cut them."""
+    config = SimulatorConfig(workflows=W, active_runs=A, seed=5, latency_ms=20)
+    with RunningSimulator(config) as sim:
+        settings = make_config(api_url=sim.url, token=sim.token)
+        poller = build_poller(settings)
+        steady = math.ceil(W / 100) + A
+
+        async def run() -> tuple[list[int], int]:
+            backlogs, extra = [], 0
+            while not backlogs or backlogs[-1]:
+                assert len(backlogs) < 40, backlogs
+                sim.stats.reset()
+                ws = (await poller.snapshot(1.0)).workspaces[0]
+                assert ws.up and len(ws.workflows) == W
+                assert all(wf.up for wf in ws.workflows)
+                backlogs.append(ws.backlog)
+                extra += max(0, sum(sim.stats.snapshot()["requests"].values()) - steady)
+            await poller.aclose()
+            return backlogs, extra
+
+        backlogs, extra = asyncio.run(run())
+    assert backlogs == sorted(backlogs, reverse=True), backlogs
+    cut = len(backlogs) - 1
+    in_flight = settings.http.max_concurrency
+    assert extra <= 3 * W + cut * in_flight, (extra, backlogs)
+
+
 def post_json(url: str, body: dict[str, Any]) -> Any:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"

@@ -143,7 +143,14 @@ def test_a_poll_cut_by_the_deadline_keeps_what_arrived_and_the_next_one_goes_on(
     poller = poller_for(fake)
     text = exposition(poll(poller, timeout=1.0))
     assert value(text, "onepin_up") == 1
-    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 0
+    # A cold start: shown as the catalogue describes it (up), its run's details still to come.
+    assert value(text, "onepin_workflow_up", workflow_id="wf-running") == 1
+    assert value(text, "onepin_workflow_last_run_status", workflow_id="wf-running",
+                 status="running") == 1  # fmt: skip
+    # Its run list arrived and is shown; the latest run's cost (Get Run Status) is still to come.
+    assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
+    assert value(text, "onepin_workflow_last_run_token_cost", workflow_id="wf-completed") is None
+    assert value(text, "onepin_exporter_backlog_workflows") >= 1
     listed = fake.count("list_runs")
     assert listed == len(fake.workflows)
     fake.delay = None
@@ -151,6 +158,7 @@ def test_a_poll_cut_by_the_deadline_keeps_what_arrived_and_the_next_one_goes_on(
     assert fake.count("list_runs") == listed  # the run lists that arrived were kept
     for wid in fake.workflows:
         assert value(text, "onepin_workflow_up", workflow_id=wid) == 1, wid
+    assert value(text, "onepin_exporter_backlog_workflows") == 0
     assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
     assert value(text, "onepin_workflow_last_run_token_cost", workflow_id="wf-completed") == 350
 

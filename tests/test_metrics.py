@@ -109,7 +109,7 @@ def full_snapshot() -> Snapshot:
     # No data to show (stale): whatever it holds, only up, info and the counters are shown.
     gone = dataclasses.replace(busy(), id="wf-gone", has_data=False, error="stale")
     workspaces = (
-        WorkspaceSnapshot("prod", True, (idle(), busy(), gone), api, 0.75, 9.5),
+        WorkspaceSnapshot("prod", True, (idle(), busy(), gone), api, 0.75, 9.5, backlog=2),
         WorkspaceSnapshot("dev", False, (), ApiStats(), 1.25, 2.0),
     )
     return Snapshot(workspaces, 1.7e9)

@@ -17,9 +17,11 @@ from exporter.planner import (
     PageBack,
     WorkflowPlan,
     auth_backoff,
+    awaiting_details,
     first_page_covered,
     must_list,
     plan_workflow,
+    planning_order,
     statuses_to_fetch,
     summary_key,
     wants_page_back,
@@ -346,3 +348,49 @@ def test_page_back_corrections_add_up() -> None:
     assert pager.took(61, list(range(45, 35, -1)), 50) is False  # then 5 too deep
     assert pager.shift == -11 + 5
     assert pager.offset(50) == 56
+
+
+SUMMARY = object()  # a Runs Summary read
+
+
+@pytest.mark.parametrize(
+    ("why", "known", "access", "expected"),
+    [
+        ("never listed", K(ledger(high_water=None)), ALL, True),
+        ("never listed, nothing else allowed", K(ledger(high_water=None)),
+         Access(status=False, summary=False), True),
+        ("listed, latest not read in full", K(ledger(latest=run(3)), summary=SUMMARY), ALL, True),
+        ("... but statuses refused", K(ledger(latest=run(3)), summary=SUMMARY), NO_STATUS, False),
+        ("... but its record was unusable", K(ledger(latest=run(3)), undetailed="r3",
+         summary=SUMMARY), ALL, False),
+        ("latest active, watched: asked every poll",
+         K(ledger(latest=run(3, "running"), watching=(run(3, "running"),)), summary=SUMMARY),
+         ALL, False),
+        ("latest read, no summary yet", K(ledger(latest=run(3, detailed=True))), ALL, True),
+        ("... summaries refused", K(ledger(latest=run(3, detailed=True))), NO_SUMMARY, False),
+        ("everything read", K(ledger(latest=run(3, detailed=True)), summary=SUMMARY), ALL, False),
+        ("listed, no run at all, summary read", K(ledger(), summary=SUMMARY), ALL, False),
+    ],
+)  # fmt: skip
+def test_awaiting_details(why: str, known: K, access: Access, expected: bool) -> None:
+    assert awaiting_details(known, access) is expected, why
+
+
+def test_planning_order_puts_listed_workflows_first_then_never_listed_ones_with_an_active_run() -> (
+    None
+):
+    entries = {
+        "cold-done": replace(entry(last_status="completed"), id="cold-done"),
+        "cold-new": replace(entry(runs=0, last_at=None, last_status=None), id="cold-new"),
+        "cold-running": replace(entry(last_status="running"), id="cold-running"),
+        "warm": replace(entry(last_status="completed"), id="warm"),
+        "cold-paused": replace(entry(last_status="paused"), id="cold-paused"),
+        "cold-odd": replace(entry(last_status="queued_for_review"), id="cold-odd"),
+    }
+    known = {wid: K(ledger(high_water=None)) for wid in entries}
+    known["warm"] = K(ledger())
+    # A status the exporter does not know may still change: taken as active. Ties keep the
+    # catalogue's order.
+    assert planning_order(entries, known) == [
+        "warm", "cold-running", "cold-paused", "cold-odd", "cold-done", "cold-new",
+    ]  # fmt: skip
