@@ -163,9 +163,13 @@ def awaiting_details(known: Known, access: Access) -> bool:
         return True
     latest = ledger.latest
     # An active latest run is watched: asked about in every poll (its list item may stand in).
-    if access.status and latest is not None and not latest.detailed:
-        if latest.id not in ledger.watching:
-            return latest.id != known.undetailed
+    if (
+        access.status
+        and latest is not None
+        and not latest.detailed
+        and latest.id not in ledger.watching
+    ):
+        return latest.id != known.undetailed
     return access.summary and known.summary is None
 
 

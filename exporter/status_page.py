@@ -161,7 +161,9 @@ def _workspace_row(
     error = clean(without_next_try(ws.error), ERROR_LIMIT) if ws.error else ""
     return (
         f'{head}<td class="{"up" if ws.up else "down"}">{"up" if ws.up else "down"}</td>'
-        f"<td>{refreshed} of {len(ws.workflows)} refreshed</td>"
+        f"<td>{refreshed} of {len(ws.workflows)} refreshed"
+        + (f", {ws.backlog} waiting for details" if ws.backlog and ws.up else "")
+        + "</td>"
         f"<td>{_when(ws.polled_at, now)}</td><td>{took}</td><td>{calls}</td>"
         f'<td>{due_html}</td>\n<td class="err">{error}</td></tr>'
     )

@@ -49,8 +49,11 @@ def workspace(
     up: bool = True,
     error: str | None = None,
     api: ApiStats | None = None,
+    backlog: int = 0,
 ) -> WorkspaceSnapshot:
-    return WorkspaceSnapshot("prod", up, workflows, api or ApiStats(), 0.25, 10.0, error, NOW - 5)
+    return WorkspaceSnapshot(
+        "prod", up, workflows, api or ApiStats(), 0.25, 10.0, error, NOW - 5, backlog
+    )
 
 
 def page(*workflows: WorkflowSnapshot, number: int = 1, **ws: object) -> str:
@@ -236,6 +239,13 @@ def test_the_workspace_row_tells_when_and_how_the_last_poll_went() -> None:
     assert "0.25s" in row and "200: 7, 500: 2" in row and "429" not in row
     assert "1 of 1 refreshed" in row
     assert "2027-01-15 08:00:05 UTC" in row and "(in 5s)" in row  # min_interval 10s after it
+
+
+def test_the_workspace_row_tells_how_many_workflows_wait_for_details_in_a_cold_start() -> None:
+    row = next(r for r in ROW.findall(page(workflow("wf-1"), backlog=1)) if "workspace" in r)
+    assert "1 of 1 refreshed, 1 waiting for details" in row
+    row = next(r for r in ROW.findall(page(workflow("wf-1"))) if "workspace" in r)
+    assert "waiting" not in row
 
 
 def test_a_workspace_due_for_a_poll_says_the_next_scrape_polls_it() -> None:
