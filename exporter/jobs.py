@@ -21,10 +21,11 @@ log = logging.getLogger("exporter.poller")
 class Jobs:
     """Requests for workflows, each job counted in its workflow's `Refresh.pending`."""
 
-    def __init__(self, workspace: str) -> None:
+    def __init__(self, workspace: str, deadline: Deadline) -> None:
         self._queue: deque[tuple[Refresh, Callable[[], Awaitable[None]]]] = deque()
         self._workers: list[asyncio.Future[None]] = []
         self._workspace = workspace
+        self._deadline = deadline
 
     def add(self, out: Refresh, job: Callable[[], Awaitable[None]]) -> None:
         out.pending += 1
@@ -52,7 +53,9 @@ class Jobs:
             worker.cancel()
 
     async def _work(self) -> None:
-        while self._queue:
+        # Past the deadline, what is left stays queued (its workflows' `pending` above zero): a
+        # cold start leaves thousands, each of which would only fail at once.
+        while self._queue and not self._deadline.expired():
             out, job = self._queue.popleft()
             try:
                 if not out.dropped:

@@ -106,7 +106,7 @@ class WorkspacePoller:
             return self._snapshot(refreshed=set())
         self.client.start_poll()
         # Active runs are polled while the catalogue is fetched: neither needs the other.
-        statuses = Jobs(self.workspace.name)
+        statuses = Jobs(self.workspace.name, deadline)
         outs = self._ask_watched(statuses, *watched, deadline)
         statuses.start(self.client.max_concurrency)
         try:
@@ -171,16 +171,21 @@ class WorkspacePoller:
         """Ask each workflow for what it needs, and apply the answers as they complete.
 
         Three queues: Get Run Status of active runs (already running), List Runs (with the
-        status of the runs that finished since), and Runs Summary last, once the statuses tell
-        whether runs finished. A workflow's answers are applied as soon as they are all in, so
-        that a cold poll holds a few dozen run lists at a time, not thousands."""
-        lists = Jobs(self.workspace.name)
+        status of the runs that finished since), and Runs Summary, asked for a workflow once its
+        statuses tell whether runs finished. A workflow's answers are applied as soon as they
+        are all in, so that a cold poll holds a few dozen run lists at a time, not thousands,
+        and a cold start's backlog gets workflows done within each poll."""
+        lists, summaries = Jobs(self.workspace.name, deadline), Jobs(self.workspace.name, deadline)
         refreshed: set[str] = set()
+        asked: list[Refresh] = []
         self._plan(selected, deadline, statuses, lists, outs, refreshed)
 
         def done(out: Refresh) -> None:
             out.on_done = None
-            self._apply_refresh(out, selected[out.workflow_id], refreshed, deadline)
+            entry = selected[out.workflow_id]
+            self._apply_refresh(out, entry, refreshed, deadline)
+            if out.error is None and not deadline.expired():
+                self._ask_summary(summaries, out, entry, deadline, asked)
 
         for out in outs.values():
             if out.pending:
@@ -198,9 +203,27 @@ class WorkspacePoller:
                 # What did arrive is kept (a cold start then makes progress poll by poll).
                 out.error = out.error or _cut()
                 done(out)
-        await self._summaries(selected, deadline, outs, refreshed)
-        self._errors.flush()
+        await self._summaries(selected, deadline, summaries, asked, refreshed)
         return refreshed
+
+    async def _summaries(
+        self,
+        selected: Mapping[str, Workflow],
+        deadline: Deadline,
+        summaries: Jobs,
+        asked: list[Refresh],
+        refreshed: set[str],
+    ) -> None:
+        """The Runs Summaries asked for, and Get Run Steps of the runs counted (now or in a poll
+        whose read failed) beside them (exporter/stepsfetch.py)."""
+        self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline)
+        summaries.start(self.client.max_concurrency)
+        await summaries.finish(deadline)
+        for ask in asked:
+            if ask.pending:
+                ask.error = ask.error or _cut()
+            self._apply_refresh(ask, selected[ask.workflow_id], refreshed, deadline)
+        self._errors.flush()
 
     def _plan(
         self,
@@ -228,33 +251,21 @@ class WorkspacePoller:
             for rid in plan.statuses:
                 fetch.ask_status(statuses, state, rid, out, deadline)
 
-    async def _summaries(
+    def _ask_summary(
         self,
-        selected: Mapping[str, Workflow],
+        summaries: Jobs,
+        out: Refresh,
+        entry: Workflow,
         deadline: Deadline,
-        outs: dict[str, Refresh],
-        refreshed: set[str],
+        asked: list[Refresh],
     ) -> None:
-        """Runs Summary of the workflows refreshed whose finished-run counts changed, and Get Run
-        Steps (exporter/stepsfetch.py)."""
-        summaries = Jobs(self.workspace.name)
-        asked: list[Refresh] = []
-        for wid, out in outs.items():
-            state, entry = self._states[wid], selected[wid]
-            if out.error is None and wants_summary(
-                state, entry, out.statuses_seen, self._fetch.access
-            ):
-                ask = Refresh(workflow_id=wid, statuses_seen=out.statuses_seen)
-                self._fetch.ask_summary(summaries, state, entry, ask, deadline)
-                asked.append(ask)
-        # Get Run Steps of the runs counted (now or in a poll whose read failed), beside them.
-        self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline)
-        summaries.start(self.client.max_concurrency)
-        await summaries.finish(deadline)
-        for ask in asked:
-            if ask.pending:
-                ask.error = ask.error or _cut()
-            self._apply_refresh(ask, selected[ask.workflow_id], refreshed, deadline)
+        """Runs Summary of a workflow just refreshed, if its finished-run counts changed."""
+        state = self._states[out.workflow_id]
+        if wants_summary(state, entry, out.statuses_seen, self._fetch.access):
+            ask = Refresh(workflow_id=state.id, statuses_seen=out.statuses_seen)
+            self._fetch.ask_summary(summaries, state, entry, ask, deadline)
+            asked.append(ask)
+            summaries.start(self.client.max_concurrency)
 
     def _apply_refresh(
         self, out: Refresh, entry: Workflow, refreshed: set[str], deadline: Deadline
