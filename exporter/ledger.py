@@ -103,9 +103,13 @@ class Totals:
     )
     nodes: NodeTotals = field(default_factory=NodeTotals)
     frozen: WorkflowTotals | None = None
+    counted: bool = False  # anything at all: until then every workflow shares NOTHING_YET
+
+    def _changed(self) -> None:
+        self.frozen, self.counted = None, True
 
     def count(self, run: Run) -> None:
-        self.frozen = None
+        self._changed()
         self.finished[run.status] = self.finished.get(run.status, 0) + 1
         at = ended_at(run)
         exemplar = Exemplar(run.id, run.run_number, 1.0, at)
@@ -123,16 +127,19 @@ class Totals:
 
     def add_audio(self, run: Run) -> None:
         """The run's delivered audio (a List Runs field: see RunLedger.audio_due)."""
-        self.frozen = None
+        self._changed()
         self.delivered_audio_seconds += (addable(run.delivered_audio_ms) or 0) / 1000
 
     def add_nodes(self, found: FinishedRunNodes) -> None:
         """The node executions of a counted run (read once: RunLedger.steps_due)."""
-        self.frozen = None
+        self._changed()
         self.nodes.add(found)
 
     def freeze(self) -> WorkflowTotals:
-        """An immutable copy, the same object while nothing was counted."""
+        """An immutable copy, the same object while nothing was counted (and one object for
+        every workflow that has counted nothing yet: most of a big workspace after a start)."""
+        if not self.counted:
+            return NOTHING_YET
         if self.frozen is None:
             self.frozen = WorkflowTotals(
                 dict(self.finished),
@@ -145,6 +152,9 @@ class Totals:
                 self.nodes.freeze(),
             )
         return self.frozen
+
+
+NOTHING_YET = Totals(counted=True).freeze()
 
 
 @dataclass(slots=True)
@@ -162,10 +172,22 @@ class RunLedger:
     latest: Run | None = None
     last_success: Ended | None = None
     last_failure: Ended | None = None
-    totals: Totals = field(default_factory=Totals)
+    # Made when the first run is counted: about 1 KB a workflow that most of a big workspace,
+    # just started, does not need yet.
+    _totals: Totals | None = None
     # Counted runs whose steps are still to read: id -> (the run, failed reads).
     steps_due: dict[str, tuple[Run, int]] = field(default_factory=dict)
     failed_nodes: tuple[int, tuple[FailedNode, ...]] | None = None  # (run number, nodes)
+
+    @property
+    def totals(self) -> Totals:
+        if self._totals is None:
+            self._totals = Totals()
+        return self._totals
+
+    def frozen_totals(self) -> WorkflowTotals:
+        """What the counters show (exporter/ledger.py `Totals.freeze`)."""
+        return NOTHING_YET if self._totals is None else self._totals.freeze()
 
     @property
     def started(self) -> bool:

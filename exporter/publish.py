@@ -69,7 +69,7 @@ def _build(
     run_series: bool,
     version: int,
 ) -> WorkflowSnapshot:
-    totals = state.ledger.totals.freeze()
+    totals = state.ledger.frozen_totals()
     if not has_data:
         error = state.error or workspace_error or "not refreshed yet"
         return WorkflowSnapshot(
