@@ -68,10 +68,16 @@ class Fetcher:
                 )
 
     def ask_list(
-        self, jobs: Jobs, state: WorkflowState, out: Refresh, deadline: Deadline, statuses: Jobs
+        self,
+        jobs: Jobs,
+        state: WorkflowState,
+        out: Refresh,
+        deadline: Deadline,
+        statuses: Jobs,
+        start_by: Deadline | None = None,
     ) -> None:
         """List Runs (and page back), then the statuses the listing shows are needed."""
-        jobs.add(out, partial(self._list, state, out, deadline, statuses))
+        jobs.add(out, partial(self._list, state, out, deadline, statuses), start_by)
 
     async def _list(
         self, state: WorkflowState, out: Refresh, deadline: Deadline, statuses: Jobs

@@ -22,14 +22,17 @@ class Jobs:
     """Requests for workflows, each job counted in its workflow's `Refresh.pending`."""
 
     def __init__(self, workspace: str, deadline: Deadline) -> None:
-        self._queue: deque[tuple[Refresh, Callable[[], Awaitable[None]]]] = deque()
+        self._queue: deque[tuple[Refresh, Callable[[], Awaitable[None]], Deadline | None]] = deque()
         self._workers: list[asyncio.Future[None]] = []
         self._workspace = workspace
         self._deadline = deadline
 
-    def add(self, out: Refresh, job: Callable[[], Awaitable[None]]) -> None:
+    def add(
+        self, out: Refresh, job: Callable[[], Awaitable[None]], start_by: Deadline | None = None
+    ) -> None:
+        """Queue a job; one with `start_by` is not started once that has passed."""
         out.pending += 1
-        self._queue.append((out, job))
+        self._queue.append((out, job, start_by))
 
     def start(self, workers: int) -> None:
         """Up to `workers` running workers (again, when jobs were added after they ended)."""
@@ -56,7 +59,9 @@ class Jobs:
         # Past the deadline, what is left stays queued (its workflows' `pending` above zero): a
         # cold start leaves thousands, each of which would only fail at once.
         while self._queue and not self._deadline.expired():
-            out, job = self._queue.popleft()
+            out, job, start_by = self._queue.popleft()
+            if start_by is not None and start_by.expired():
+                continue  # left undone (`pending` stays above zero): asked at the next poll
             try:
                 if not out.dropped:
                     await job()

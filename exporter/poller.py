@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from exporter.apierrors import ApiError, BudgetDeferred
 from exporter.client import OnePinClient
 from exporter.config import CollectionSettings, Workspace
-from exporter.deadline import Clock, Deadline
+from exporter.deadline import BACKLOG_SHARE, Clock, Deadline
 from exporter.fetch import Fetcher
 from exporter.jobs import Jobs
 from exporter.models import Workflow
@@ -236,6 +236,7 @@ class WorkspacePoller:
     ) -> None:
         """Queue each selected workflow's requests, as the planner says."""
         fetch = self._fetch
+        backlog = deadline.sooner(BACKLOG_SHARE)  # when never-listed workflows stop starting
         for wid in planning_order(selected, self._states):
             state, entry = self._states[wid], selected[wid]
             out = outs.get(wid)
@@ -247,7 +248,8 @@ class WorkspacePoller:
                 continue
             out = outs.setdefault(wid, Refresh(workflow_id=wid))
             if plan.list_runs:
-                fetch.ask_list(lists, state, out, deadline, statuses)
+                start_by = None if state.ledger.started else backlog
+                fetch.ask_list(lists, state, out, deadline, statuses, start_by)
             for rid in plan.statuses:
                 fetch.ask_status(statuses, state, rid, out, deadline)
 

@@ -33,10 +33,12 @@ class SlowClient(FakeClient):
         super().__init__(*workflows)
         self.clock = clock
         self.failing: set[str] = set()  # workflows whose List Runs answers HTTP 500
+        self.started: list[tuple[str, float]] = []  # (endpoint, when)
 
     def _take(self, endpoint: str, deadline: Deadline) -> None:
         if deadline.expired():
             raise DeadlineExceeded(endpoint, "scrape deadline reached before the request")
+        self.started.append((endpoint, self.clock.now))
         self.clock.now += 1.0
 
     async def list_workflows(self, deadline: Deadline) -> Catalogue:
@@ -135,6 +137,21 @@ def test_the_backlog_falls_to_zero_poll_by_poll_within_three_calls_per_workflow(
     wfs = by_id(snapshot)
     assert wfs["done-7"].last_run is not None and wfs["done-7"].last_run.token_cost == 1.0
     assert wfs["done-7"].average_duration == 50.0
+
+
+def test_the_backlog_starts_requests_only_in_the_first_80_percent_of_the_poll() -> None:
+    """What the backlog brings in must still be applied and rendered within the scrape's
+    timeout: run lists of never-listed workflows start only in BACKLOG_SHARE of the poll, the
+    requests they lead to (the latest run's status, Runs Summary) until its deadline."""
+    client, clock = world(finished=20, active=0)
+    began = clock.now
+    snapshot = poll_once(make(client, clock), clock)
+    lists = [at - began for endpoint, at in client.started if endpoint == "list_runs"]
+    others = [at - began for endpoint, at in client.started if endpoint != "list_runs"]
+    catalogue_read = 1.0  # the first request: the catalogue, a second on this clock
+    assert lists and max(lists) <= catalogue_read + (POLL_SECONDS - catalogue_read) * 0.8
+    assert max(others) > max(lists)  # statuses and summaries go on to the deadline
+    assert all(wf.up for wf in snapshot.workflows)
 
 
 def test_a_workflow_whose_details_fail_before_the_deadline_is_down() -> None:
