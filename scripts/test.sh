@@ -39,4 +39,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "--- ruff check";          ruff check .
 echo "--- ruff format --check"; ruff format --check .
 echo "--- mypy";                mypy
-echo "--- pytest";              python -m pytest "$@"
+# Three workers, each module kept in one (its module-scoped fixtures start once), the longest
+# modules first (tests/conftest.py): most of the suite waits on real processes, so on 2 cores
+# the waits overlap. Arguments after these win (`-n 0` runs it in one process).
+echo "--- pytest";              python -m pytest -n 3 --dist loadscope --no-loadscope-reorder "$@"

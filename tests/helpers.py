@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import os
 import shutil
@@ -61,7 +62,15 @@ def exposition(snapshot: Snapshot, triggered_by: bool = False) -> str:
 
 
 def samples(text: str) -> list[Sample]:
-    return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+    return list(_parsed(text))
+
+
+# Tests read many values out of one scrape (value(), series(), a view per workflow): the text is
+# parsed once, not once per look-up (prometheus_client's parser reads it a character at a time,
+# and re-parsing was most of the fault-injection tests' run time).
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> tuple[Sample, ...]:
+    return tuple(s for fam in text_string_to_metric_families(text) for s in fam.samples)
 
 
 def value(text: str, name: str, **labels: str) -> float | None:
