@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from exporter.apierrors import ApiError, BudgetDeferred, DeadlineExceeded
 from exporter.ledger import RunLedger
 from exporter.models import TERMINAL_STATUSES, Fingerprint, Run, Workflow
 
@@ -171,6 +172,15 @@ def awaiting_details(known: Known, access: Access) -> bool:
     ):
         return latest.id != known.undetailed
     return access.summary and known.summary is None
+
+
+def not_reached(error: ApiError | None, deadline_passed: bool) -> bool:
+    """Whether a refresh that ended in `error` was only not reached: not asked (the deadline,
+    a cold start's share of it, or the request budget) or cut off by the deadline, as opposed
+    to failed. A workflow waiting for its details is then shown from the catalogue, not down."""
+    if error is None:
+        return False
+    return deadline_passed or isinstance(error, DeadlineExceeded | BudgetDeferred)
 
 
 def planning_order(entries: Mapping[str, Workflow], known: Mapping[str, Known]) -> list[str]:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from exporter.apierrors import ApiError, BudgetDeferred
+from exporter.apierrors import ApiError, BudgetDeferred, DeadlineExceeded
 from exporter.client import OnePinClient
 from exporter.config import CollectionSettings, Workspace
 from exporter.deadline import BACKLOG_SHARE, Clock, Deadline
@@ -23,6 +23,7 @@ from exporter.jobs import Jobs
 from exporter.models import Workflow
 from exporter.planner import (
     awaiting_details,
+    not_reached,
     plan_workflow,
     planning_order,
     wants_summary,
@@ -43,7 +44,9 @@ log = logging.getLogger("exporter.poller")
 
 
 def _cut() -> ApiError:
-    return ApiError("poll", "not done within the scrape deadline")
+    """What a workflow whose requests did not all run in the poll (its deadline, or the cold
+    start's share of it) is told."""
+    return DeadlineExceeded("poll", "not done within the scrape deadline")
 
 
 class WorkspacePoller:
@@ -274,10 +277,8 @@ class WorkspacePoller:
     ) -> None:
         wid = out.workflow_id
         state = self._states[wid]
-        if (
-            out.error is not None
-            and (deadline.expired() or isinstance(out.error, BudgetDeferred))
-            and awaiting_details(state, self._fetch.access)
+        if not_reached(out.error, deadline.expired()) and awaiting_details(
+            state, self._fetch.access
         ):
             # Not reached in this poll (a cold start's backlog): what did arrive is kept, the
             # rest is asked for at the next polls; meanwhile the catalogue's data is current.

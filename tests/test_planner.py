@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from exporter.apierrors import ApiError, BudgetDeferred, DeadlineExceeded
 from exporter.ledger import RunLedger
 from exporter.models import Fingerprint, Run, Workflow
 from exporter.planner import (
@@ -20,6 +21,7 @@ from exporter.planner import (
     awaiting_details,
     first_page_covered,
     must_list,
+    not_reached,
     plan_workflow,
     planning_order,
     statuses_to_fetch,
@@ -394,3 +396,21 @@ def test_planning_order_puts_listed_workflows_first_then_never_listed_ones_with_
     assert planning_order(entries, known) == [
         "warm", "cold-running", "cold-paused", "cold-odd", "cold-done", "cold-new",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("why", "error", "deadline_passed", "expected"),
+    [
+        ("no error", None, False, False),
+        ("no error, late", None, True, False),
+        ("not started: deadline or the backlog's share", DeadlineExceeded("poll", "x"), False,
+         True),
+        ("deferred by the request budget", BudgetDeferred("list_runs", "x"), False, True),
+        ("an answer that came too late", ApiError("list_runs", "no answer"), True, True),
+        ("a 500 within the deadline", ApiError("list_runs", "boom", 500), False, False),
+    ],
+)  # fmt: skip
+def test_not_reached(
+    why: str, error: ApiError | None, deadline_passed: bool, expected: bool
+) -> None:
+    assert not_reached(error, deadline_passed) is expected, why
