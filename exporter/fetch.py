@@ -41,10 +41,16 @@ class Fetcher:
         self.access = Access(status=True, summary=settings.runs_summary)
 
     def ask_status(
-        self, jobs: Jobs, state: WorkflowState, run_id: str, out: Refresh, deadline: Deadline
+        self,
+        jobs: Jobs,
+        state: WorkflowState,
+        run_id: str,
+        out: Refresh,
+        deadline: Deadline,
+        start_by: Deadline | None = None,
     ) -> None:
         out.asked.add(run_id)
-        jobs.add(out, partial(self._status, state.id, run_id, out, deadline))
+        jobs.add(out, partial(self._status, state.id, run_id, out, deadline), start_by)
 
     async def _status(
         self, workflow_id: str, run_id: str, out: Refresh, deadline: Deadline
@@ -77,10 +83,15 @@ class Fetcher:
         start_by: Deadline | None = None,
     ) -> None:
         """List Runs (and page back), then the statuses the listing shows are needed."""
-        jobs.add(out, partial(self._list, state, out, deadline, statuses), start_by)
+        jobs.add(out, partial(self._list, state, out, deadline, statuses, start_by), start_by)
 
     async def _list(
-        self, state: WorkflowState, out: Refresh, deadline: Deadline, statuses: Jobs
+        self,
+        state: WorkflowState,
+        out: Refresh,
+        deadline: Deadline,
+        statuses: Jobs,
+        start_by: Deadline | None,
     ) -> None:
         limit = self._settings.recent_runs
         first = await self.client.list_runs(state.id, limit, deadline)
@@ -95,7 +106,7 @@ class Fetcher:
                 runs += await self._page_back(state, pager, deadline, out)
         out.listed = tuple(runs)
         for rid in statuses_to_fetch(state, runs, out.asked, self.access):  # usually 0 or 1
-            self.ask_status(statuses, state, rid, out, deadline)
+            self.ask_status(statuses, state, rid, out, deadline, start_by)
         statuses.start(self.client.max_concurrency)
 
     async def _page_back(
@@ -122,9 +133,15 @@ class Fetcher:
         return got
 
     def ask_summary(
-        self, jobs: Jobs, state: WorkflowState, entry: Workflow, out: Refresh, deadline: Deadline
+        self,
+        jobs: Jobs,
+        state: WorkflowState,
+        entry: Workflow,
+        out: Refresh,
+        deadline: Deadline,
+        start_by: Deadline | None = None,
     ) -> None:
-        jobs.add(out, partial(self._summary, state, entry, out, deadline))
+        jobs.add(out, partial(self._summary, state, entry, out, deadline), start_by)
 
     async def _summary(
         self, state: WorkflowState, entry: Workflow, out: Refresh, deadline: Deadline

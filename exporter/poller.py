@@ -181,14 +181,17 @@ class WorkspacePoller:
         lists, summaries = Jobs(self.workspace.name, deadline), Jobs(self.workspace.name, deadline)
         refreshed: set[str] = set()
         asked: list[Refresh] = []
-        self._plan(selected, deadline, statuses, lists, outs, refreshed)
+        # When the cold start's backlog stops starting requests (deadline.BACKLOG_SHARE).
+        backlog = deadline.sooner(BACKLOG_SHARE)
+        self._plan(selected, (deadline, backlog), statuses, lists, outs, refreshed)
 
         def done(out: Refresh) -> None:
             out.on_done = None
-            entry = selected[out.workflow_id]
+            entry, state = selected[out.workflow_id], self._states[out.workflow_id]
             self._apply_refresh(out, entry, refreshed, deadline)
-            if out.error is None and not deadline.expired():
-                self._ask_summary(summaries, out, entry, deadline, asked)
+            start_by = backlog if awaiting_details(state, self._fetch.access) else deadline
+            if out.error is None and state.ledger.started and not start_by.expired():
+                self._ask_summary(summaries, out, entry, (deadline, start_by), asked)
 
         for out in outs.values():
             if out.pending:
@@ -231,7 +234,7 @@ class WorkspacePoller:
     def _plan(
         self,
         selected: Mapping[str, Workflow],
-        deadline: Deadline,
+        deadlines: tuple[Deadline, Deadline],
         statuses: Jobs,
         lists: Jobs,
         outs: dict[str, Refresh],
@@ -239,7 +242,7 @@ class WorkspacePoller:
     ) -> None:
         """Queue each selected workflow's requests, as the planner says."""
         fetch = self._fetch
-        backlog = deadline.sooner(BACKLOG_SHARE)  # when never-listed workflows stop starting
+        deadline, backlog = deadlines  # the poll's; when never-listed workflows stop starting
         for wid in planning_order(selected, self._states):
             state, entry = self._states[wid], selected[wid]
             out = outs.get(wid)
@@ -261,14 +264,15 @@ class WorkspacePoller:
         summaries: Jobs,
         out: Refresh,
         entry: Workflow,
-        deadline: Deadline,
+        deadlines: tuple[Deadline, Deadline],
         asked: list[Refresh],
     ) -> None:
-        """Runs Summary of a workflow just refreshed, if its finished-run counts changed."""
+        """Runs Summary of a workflow just refreshed, if its finished-run counts changed; the
+        second deadline: when it may start at the latest."""
         state = self._states[out.workflow_id]
         if wants_summary(state, entry, out.statuses_seen, self._fetch.access):
             ask = Refresh(workflow_id=state.id, statuses_seen=out.statuses_seen)
-            self._fetch.ask_summary(summaries, state, entry, ask, deadline)
+            self._fetch.ask_summary(summaries, state, entry, ask, *deadlines)
             asked.append(ask)
             summaries.start(self.client.max_concurrency)
 
