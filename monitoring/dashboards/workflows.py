@@ -407,6 +407,17 @@ def duration_heatmap() -> Json:
     )
 
 
+# Query letter -> column title, in the table's order (as RUN_COLUMNS).
+DURATION_COLUMNS = {
+    "workspace": "Workspace",
+    "workflow_name": "Workflow",
+    "Value #A": "p50",
+    "Value #B": "p90",
+    "Value #C": "p99",
+    "Value #D": "Average (API, all runs)",
+}
+
+
 def duration_table() -> Json:
     quantiles = [
         f"histogram_quantile({q}, sum by ({BY_WORKFLOW}, le) "
@@ -422,15 +433,8 @@ def duration_table() -> Json:
         refs(*quantiles, average, instant=True, fmt="table"),
         field_config("s", custom=TABLE_CUSTOM, overrides=[HIDDEN_ID, WORKFLOW_COLUMN]),
         hidden=("Time",),
-        renames={
-            "workspace": "Workspace",
-            "workflow_name": "Workflow",
-            "Value #A": "p50",
-            "Value #B": "p90",
-            "Value #C": "p99",
-            "Value #D": "Average (API, all runs)",
-        },
-        order=("workspace", "workflow_name", "Value #A", "Value #B", "Value #C", "Value #D"),
+        renames=DURATION_COLUMNS,
+        order=tuple(DURATION_COLUMNS),
         sort_by="p90",
         descending=True,
     )
@@ -565,6 +569,16 @@ def time_since_last_success() -> Json:
     )
 
 
+SCHEDULE_COLUMNS = {
+    "workspace": "Workspace",
+    "workflow_name": "Workflow",
+    "Value #A": "Last expected",
+    "Value #B": "Last started",
+    "Value #C": "Next expected",
+    "Value #D": "Missed",
+}
+
+
 def schedules() -> Json:
     def by_workflow(expr: str) -> str:
         return f"max by ({BY_WORKFLOW}) ({expr})"
@@ -598,15 +612,8 @@ def schedules() -> Json:
             ],
         ),
         hidden=("Time",),
-        renames={
-            "workspace": "Workspace",
-            "workflow_name": "Workflow",
-            "Value #A": "Last expected",
-            "Value #B": "Last started",
-            "Value #C": "Next expected",
-            "Value #D": "Missed",
-        },
-        order=("workspace", "workflow_name", "Value #A", "Value #B", "Value #C", "Value #D"),
+        renames=SCHEDULE_COLUMNS,
+        order=tuple(SCHEDULE_COLUMNS),
         sort_by="Missed",
         descending=True,
         links=variables.runbook("OnePinScheduledRunMissed"),
