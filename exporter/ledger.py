@@ -103,13 +103,9 @@ class Totals:
     )
     nodes: NodeTotals = field(default_factory=NodeTotals)
     frozen: WorkflowTotals | None = None
-    counted: bool = False  # anything at all: until then every workflow shares NOTHING_YET
-
-    def _changed(self) -> None:
-        self.frozen, self.counted = None, True
 
     def count(self, run: Run) -> None:
-        self._changed()
+        self.frozen = None
         self.finished[run.status] = self.finished.get(run.status, 0) + 1
         at = ended_at(run)
         exemplar = Exemplar(run.id, run.run_number, 1.0, at)
@@ -127,19 +123,16 @@ class Totals:
 
     def add_audio(self, run: Run) -> None:
         """The run's delivered audio (a List Runs field: see RunLedger.audio_due)."""
-        self._changed()
+        self.frozen = None
         self.delivered_audio_seconds += (addable(run.delivered_audio_ms) or 0) / 1000
 
     def add_nodes(self, found: FinishedRunNodes) -> None:
         """The node executions of a counted run (read once: RunLedger.steps_due)."""
-        self._changed()
+        self.frozen = None
         self.nodes.add(found)
 
     def freeze(self) -> WorkflowTotals:
-        """An immutable copy, the same object while nothing was counted (and one object for
-        every workflow that has counted nothing yet: most of a big workspace after a start)."""
-        if not self.counted:
-            return NOTHING_YET
+        """An immutable copy, the same object while nothing was counted."""
         if self.frozen is None:
             self.frozen = WorkflowTotals(
                 dict(self.finished),
@@ -154,7 +147,9 @@ class Totals:
         return self.frozen
 
 
-NOTHING_YET = Totals(counted=True).freeze()
+# What a workflow that has counted nothing yet shows: one object for all of them (most of a big
+# workspace after a start), as RunLedger makes its Totals only when it first counts a run.
+NOTHING_YET = Totals().freeze()
 
 
 @dataclass(slots=True)
