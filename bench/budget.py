@@ -547,6 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="W:A",
         help="workflows:active runs, repeatable (default 1000:200 1000:600 5000:1000)",
     )
+    add("--workflows", type=int, metavar="W", help="with --active-runs: one more size W:A")
+    add("--active-runs", type=int, metavar="A")
     add("--latency-ms", type=float, default=20.0)
     add("--concurrency", type=int, default=16, help="the exporter's http.max_concurrency")
     add("--scrapes", type=int, default=5, help="steady polls per size")
@@ -572,6 +574,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # fmt: skip
     if not 0 <= args.churn <= 1:
         parser.error("--churn must be a share from 0 to 1")
+    if (args.workflows is None) != (args.active_runs is None):
+        parser.error("--workflows and --active-runs go together")
+    if args.workflows is not None:
+        try:
+            args.size = [*(args.size or []), size_arg(f"{args.workflows}:{args.active_runs}")]
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"--workflows/--active-runs: {exc}")
     sizes: list[Size] = args.size or [Size(1000, 200), Size(1000, 600), Size(5000, 1000)]
     print(
         f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "

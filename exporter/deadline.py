@@ -3,10 +3,12 @@
 A scrape is answered before Prometheus's scrape timeout. The poll it starts gets all of it but a
 margin (`POLL_MARGIN_SHARE` of it, at most `POLL_MARGIN_MAX`); requests to the API end by then.
 The scrape waits for a poll a little past that (`WAIT_SHARE_OF_MARGIN`), the rest being for
-rendering and sending the answer; a cold start's backlog starts requests only in the first
-`BACKLOG_SHARE` of the poll. Inside a poll, the worker pool waits `HANG_MARGIN` past the
-deadline before it gives up on a request that ignores it, and the client does not sleep before a
-retry unless `SLEEP_MARGIN` is left after the sleep.
+rendering and sending the answer. Where rendering and sending took longer than the margin (a
+large installation: about 1.5 s for 20,000 workflows), the poll also leaves what the last answer
+took (`render_reserve`); a cold start's backlog starts requests only in the first
+`BACKLOG_SHARE` of the poll (`FIRST_BACKLOG_SHARE` in the first poll). Inside a poll, the worker
+pool waits `HANG_MARGIN` past the deadline before it gives up on a request that ignores it, and
+the client does not sleep before a retry unless `SLEEP_MARGIN` is left after the sleep.
 
 Time is read from a `Clock` (monotonic seconds), injectable so that tests need no real time.
 """
@@ -35,10 +37,14 @@ HANG_MARGIN = 1.0
 # A retry (or a Retry-After pause) is given up unless this much is left once it has waited.
 SLEEP_MARGIN = 0.05
 # A cold start's backlog (the requests of workflows still waiting for details) starts only in
-# this share of a poll's time: what it brings in must still be applied, published and rendered
-# before the scrape's timeout. At 5,000 workflows, with the whole poll, cold-start scrapes took
-# 10.4-10.8 s of a 10 s timeout; with 0.8, up to 10.1 s; with 0.7, 7.8-9.5 s (one more poll).
-BACKLOG_SHARE = 0.7
+# this share of a poll's time: a request started later would mostly be cut at the deadline.
+# What the backlog brings in must still be applied, published and rendered before the scrape's
+# timeout: the render reserve, measured on the last answer, leaves that time; the first poll,
+# before any answer was measured, leaves it by starting the backlog only in FIRST_BACKLOG_SHARE.
+# At 5,000 workflows, with the whole poll (and no reserve), cold-start scrapes took 10.4-10.8 s
+# of a 10 s timeout; with 0.8, up to 10.1 s; with 0.7, 7.8-9.5 s.
+BACKLOG_SHARE = 0.95
+FIRST_BACKLOG_SHARE = 0.7
 
 
 class Deadline:
@@ -67,15 +73,29 @@ class Deadline:
         return max(0.0, self.remaining()) + HANG_MARGIN
 
 
+# The poll leaves this much more than the last answer took to render and send (the next may
+# hold more: a cold start's details fill in); the poll keeps at least this share of the timeout.
+RENDER_RESERVE_FACTOR = 1.25
+POLL_MIN_SHARE = 0.5
+
+
+def render_reserve(last_answer: float, scrape_timeout: float, margin: float) -> float:
+    """What a poll leaves for rendering and sending its answer beyond `margin`, from how long
+    the last answer took (seconds from its snapshot to its last byte)."""
+    wanted = last_answer * RENDER_RESERVE_FACTOR - margin
+    return max(0.0, min(wanted, scrape_timeout * (1 - POLL_MIN_SHARE) - margin))
+
+
 @dataclass(frozen=True, slots=True)
 class ScrapeDeadline:
     poll: float  # the poll's own deadline: requests to the API end by then
     wait: float  # the longest this scrape waits for a poll, its own or one already running
 
 
-def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
+def scrape_deadline(header: str | None, cap: float, last_answer: float = 0.0) -> ScrapeDeadline:
     """A scrape's deadlines from its scrape-timeout header (else DEFAULT_SCRAPE_TIMEOUT): the
-    poll gets all of it but a margin, capped by `cap` (collection.max_duration)."""
+    poll gets all of it but a margin and the render reserve (from `last_answer`, the seconds the
+    last answer took), capped by `cap` (collection.max_duration)."""
     try:
         scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
     except ValueError:
@@ -83,7 +103,8 @@ def scrape_deadline(header: str | None, cap: float) -> ScrapeDeadline:
     if not 0 < scrape_timeout < float("inf"):
         scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
     margin = min(POLL_MARGIN_MAX, scrape_timeout * POLL_MARGIN_SHARE)
-    poll = min(cap, scrape_timeout - margin)
+    reserve = render_reserve(last_answer, scrape_timeout, margin)
+    poll = min(cap, scrape_timeout - margin - reserve)
     return ScrapeDeadline(poll, poll + margin * WAIT_SHARE_OF_MARGIN)
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from exporter.apierrors import ApiError, BudgetDeferred, DeadlineExceeded
 from exporter.client import OnePinClient
 from exporter.config import CollectionSettings, Workspace
-from exporter.deadline import BACKLOG_SHARE, Clock, Deadline
+from exporter.deadline import BACKLOG_SHARE, FIRST_BACKLOG_SHARE, Clock, Deadline
 from exporter.fetch import Fetcher
-from exporter.jobs import Jobs
+from exporter.jobs import LISTS, STATUSES, SUMMARIES, Jobs, WorkerPool
 from exporter.models import Workflow
 from exporter.planner import (
     awaiting_details,
@@ -109,13 +109,14 @@ class WorkspacePoller:
             return self._snapshot(refreshed=set())
         self.client.start_poll()
         # Active runs are polled while the catalogue is fetched: neither needs the other.
-        statuses = Jobs(self.workspace.name, deadline)
+        pool = WorkerPool(self.workspace.name, deadline)
+        statuses = pool.queue(STATUSES)
         outs = self._ask_watched(statuses, *watched, deadline)
-        statuses.start(self.client.max_concurrency)
+        pool.start(self.client.max_concurrency)
         try:
             catalogue = await self.client.list_workflows(deadline)
         except ApiError as exc:
-            statuses.cancel()
+            pool.cancel()
             if isinstance(exc, BudgetDeferred):  # kept, as when the budget left no room
                 self._held = set(self._states)
             else:
@@ -173,24 +174,27 @@ class WorkspacePoller:
     ) -> set[str]:
         """Ask each workflow for what it needs, and apply the answers as they complete.
 
-        Three queues: Get Run Status of active runs (already running), List Runs (with the
-        status of the runs that finished since), and Runs Summary, asked for a workflow once its
-        statuses tell whether runs finished. A workflow's answers are applied as soon as they
-        are all in, so that a cold poll holds a few dozen run lists at a time, not thousands,
-        and a cold start's backlog gets workflows done within each poll."""
-        lists, summaries = Jobs(self.workspace.name, deadline), Jobs(self.workspace.name, deadline)
+        Three queues of one worker pool: Get Run Status of active runs (already running), List
+        Runs (with the status of the runs that finished since), and Runs Summary, asked for a
+        workflow once its statuses tell whether runs finished. A workflow's answers are applied
+        as soon as they are all in, so that a cold poll holds a few dozen run lists at a time,
+        not thousands, and a cold start's backlog gets workflows done within each poll."""
+        pool = statuses.pool
+        lists, summaries = pool.queue(LISTS), pool.queue(SUMMARIES)
         refreshed: set[str] = set()
         asked: list[Refresh] = []
-        # When the cold start's backlog stops starting requests (deadline.BACKLOG_SHARE).
-        backlog = deadline.sooner(BACKLOG_SHARE)
+        # When the cold start's backlog stops starting requests (exporter/deadline.py).
+        first = self._polled_at is None
+        backlog = deadline.sooner(FIRST_BACKLOG_SHARE if first else BACKLOG_SHARE)
         self._plan(selected, (deadline, backlog), statuses, lists, outs, refreshed)
 
         def done(out: Refresh) -> None:
             out.on_done = None
             entry, state = selected[out.workflow_id], self._states[out.workflow_id]
             self._apply_refresh(out, entry, refreshed, deadline)
-            start_by = backlog if awaiting_details(state, self._fetch.access) else deadline
-            if out.error is None and state.ledger.started and not start_by.expired():
+            # The backlog's summaries wait behind every steady request (exporter/jobs.py).
+            start_by = backlog if awaiting_details(state, self._fetch.access) else None
+            if out.error is None and state.ledger.started and not (start_by or deadline).expired():
                 self._ask_summary(summaries, out, entry, (deadline, start_by), asked)
 
         for out in outs.values():
@@ -198,12 +202,8 @@ class WorkspacePoller:
                 out.on_done = done
             else:
                 done(out)  # its active runs' statuses are all in already
-        # As many list workers as status workers: each list usually asks for one status, and
-        # a list waiting for its statuses holds its runs.
-        lists.start(self.client.max_concurrency)
-        statuses.start(self.client.max_concurrency)
-        await lists.finish(deadline)
-        await statuses.finish(deadline)
+        pool.start(self.client.max_concurrency)
+        await pool.finish(deadline)
         for out in outs.values():
             if out.on_done is not None:
                 # What did arrive is kept (a cold start then makes progress poll by poll).
@@ -224,7 +224,7 @@ class WorkspacePoller:
         whose read failed) beside them (exporter/stepsfetch.py)."""
         self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline)
         summaries.start(self.client.max_concurrency)
-        await summaries.finish(deadline)
+        await summaries.pool.finish(deadline)
         for ask in asked:
             if ask.pending:
                 ask.error = ask.error or _cut()
@@ -264,11 +264,11 @@ class WorkspacePoller:
         summaries: Jobs,
         out: Refresh,
         entry: Workflow,
-        deadlines: tuple[Deadline, Deadline],
+        deadlines: tuple[Deadline, Deadline | None],
         asked: list[Refresh],
     ) -> None:
         """Runs Summary of a workflow just refreshed, if its finished-run counts changed; the
-        second deadline: when it may start at the latest."""
+        second deadline: when a cold start's backlog may start it at the latest."""
         state = self._states[out.workflow_id]
         if wants_summary(state, entry, out.statuses_seen, self._fetch.access):
             ask = Refresh(workflow_id=state.id, statuses_seen=out.statuses_seen)

@@ -36,6 +36,9 @@ class ServerState:
     registry: CollectorRegistry
     renderer: MetricsRenderer
     telemetry_path: str = "/metrics"
+    # Seconds the last /metrics answer took from its snapshot to its last byte: the next poll
+    # leaves that much time (exporter/deadline.py).
+    last_answer: float = 0.0
 
 
 STATE_KEY = web.AppKey("state", ServerState)
@@ -68,9 +71,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     poller = request.app[POLLER_KEY]
     deadline = scrape_deadline(
-        request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration
+        request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration, state.last_answer
     )
     snapshot = await poller.snapshot(deadline.poll, deadline.wait)
+    answering = time.monotonic()
     pieces, kind = render(snapshot, state, request.headers.get("Accept"))
     response = start_response(request, kind)
     if response.headers.get("Content-Encoding") == "gzip":
@@ -82,6 +86,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     for chunk in chunks:
         await response.write(chunk)
     await response.write_eof()
+    state.last_answer = time.monotonic() - answering
     return response
 
 

@@ -151,11 +151,11 @@ def test_a_poll_cut_by_the_deadline_keeps_what_arrived_and_the_next_one_goes_on(
     assert value(text, "onepin_run_status", run_id="r-run-2", status="running") == 1
     assert value(text, "onepin_workflow_last_run_token_cost", workflow_id="wf-completed") is None
     assert value(text, "onepin_exporter_backlog_workflows") >= 1
-    listed = fake.count("list_runs")
-    assert listed == len(fake.workflows)
+    assert 0 < fake.count("list_runs") <= len(fake.workflows)
     fake.delay = None
     text = exposition(poll(poller))
-    assert fake.count("list_runs") == listed  # the run lists that arrived were kept
+    # Each workflow listed once over both polls: the run lists that arrived were kept.
+    assert fake.count("list_runs") == len(fake.workflows)
     for wid in fake.workflows:
         assert value(text, "onepin_workflow_up", workflow_id=wid) == 1, wid
     assert value(text, "onepin_exporter_backlog_workflows") == 0

@@ -121,6 +121,27 @@ def test_scrape_deadline_leaves_a_margin_and_respects_the_cap(
     assert scrape_deadline(header, cap) == ScrapeDeadline(pytest.approx(poll), pytest.approx(wait))
 
 
+@pytest.mark.parametrize(
+    ("header", "last_answer", "poll"),
+    [
+        ("10", 0.0, 9.5),  # nothing measured yet: the margin alone
+        ("10", 0.4, 9.5),  # an answer that fits in the margin takes nothing more
+        ("10", 1.6, 10 - 1.6 * 1.25),  # 20,000 workflows: the margin and the rest of 1.25 x
+        ("10", 30.0, 5.0),  # the poll keeps half the timeout
+        ("1", 0.5, 0.5),
+        ("2", 0.5, 2 - 0.5 * 1.25),
+    ],
+)
+def test_the_poll_leaves_time_for_an_answer_that_took_longer_than_the_margin(
+    header: str, last_answer: float, poll: float
+) -> None:
+    """A big exposition takes longer to render and send than the margin: the poll then ends
+    earlier, so that the answer still arrives within the scrape timeout."""
+    deadline = scrape_deadline(header, 30.0, last_answer)
+    assert deadline.poll == pytest.approx(poll)
+    assert deadline.wait - deadline.poll == pytest.approx(min(0.5, float(header) / 4) / 3)
+
+
 def test_health_ready_and_landing_page(exporter: tuple[BackgroundExporter, FakeOnePin]) -> None:
     running, _ = exporter
     assert get(f"{running.url}/-/healthy")[0] == 200
