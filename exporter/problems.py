@@ -42,7 +42,7 @@ def note_problems(
         where = text.split(":", 1)[0]
         if where in state.problems or len(state.problems) >= MAX_ERROR_LINES * 4:
             continue
-        state.problems.add(where)
+        state.problems |= {where}
         extra = {"workspace": workspace, "workflow_id": state.id}
         if rid is not None:
             extra["run_id"] = rid

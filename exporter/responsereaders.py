@@ -182,17 +182,21 @@ def parse_workflow_page(
 
 
 def _workflow_key(item: Any) -> tuple[Any, ...] | None:
-    """The fields a Workflow is made of, unparsed: small and cheap to compare."""
+    """The fields a Workflow is made of, unparsed: small and cheap to compare (the counts as a
+    tuple of their keys and one of their values: a tuple of pairs was 280 bytes more a
+    workflow, kept for each one)."""
     if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
         return None
     counts = item.get("run_status_counts")
+    if isinstance(counts, Mapping):
+        counts = (tuple(counts), tuple(counts.values()))
     return (
         item["id"],
         item.get("name"),
         item.get("runs_count"),
         item.get("last_run_at"),
         item.get("last_run_status"),
-        tuple(counts.items()) if isinstance(counts, Mapping) else counts,
+        counts,
     )
 
 

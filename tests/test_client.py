@@ -245,3 +245,31 @@ def test_error_code_series_start_at_zero_so_rate_sees_the_first_one(router: resp
     for endpoint in ("list_workflows", "list_runs", "get_run_status", "runs_summary"):
         for code in ("429", "503", "error"):
             assert c.stats.requests[(endpoint, code)] == 0
+
+
+def test_only_requests_asked_poll_after_poll_are_kept_built(router: respx.Router) -> None:
+    """The status of an active run is asked every poll: its request is built once and kept
+    (building one costs more CPU than the rest of the exchange). A cold start asks once for the
+    status of each workflow's latest run: those are not kept (about 30 MB at 20,000
+    workflows)."""
+    route = router.get(url__regex=r".*/runs/.*").mock(
+        return_value=httpx.Response(
+            200, json={"data": {"id": "r", "run_number": 1, "status": "running"}, "meta": meta()}
+        )
+    )
+    c = client(router)
+
+    def poll(*runs: str) -> dict[str, httpx.Request]:
+        c.start_poll()
+        for rid in runs:
+            run(c.get_run_status("wf", rid, Deadline(5)))
+        return {rid: route.calls[-len(runs) + i].request for i, rid in enumerate(runs)}
+
+    first = poll("active", "once")
+    second = poll("active")
+    third = poll("active", "once")
+    fourth = poll("active")
+    assert second["active"] is not first["active"]  # asked in one poll so far: not kept
+    assert third["active"] is second["active"] and fourth["active"] is second["active"]
+    assert third["once"] is not first["once"]  # a poll between: built again
+    assert fourth["active"].headers["Authorization"] == f"Bearer {TOKEN}"
