@@ -3,9 +3,10 @@ run the ledger counted (once per run: `RunLedger.steps_due`), and, with
 `collection.run_nodes`, the nodes each active run is running now.
 
 A failed read never marks the workflow down: a finished run's steps are tried again at the next
-polls (up to `STEPS_ATTEMPTS` reads, then given up with one log line); an active run's at the
-next poll. The failed nodes' error text goes to the debug log and the status page, never to a
-label (exporter/nodes.py redacts and bounds it).
+polls (up to `STEPS_ATTEMPTS` failed reads, then given up with one log line; a read cut by the
+deadline or deferred by the request budget is no failure); an active run's at the next poll.
+The failed nodes' error text goes to the debug log and the status page, never to a label
+(exporter/nodes.py redacts and bounds it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from exporter.deadline import Deadline
 from exporter.jobs import Jobs
 from exporter.models import Run
 from exporter.nodes import NodeRef, finished_run_nodes, running_nodes
+from exporter.planner import not_reached
 from exporter.redact import redactor_for
 from exporter.workflowstate import Located, Refresh, WorkflowState
 
@@ -67,7 +69,9 @@ class StepsFetcher:
         try:
             steps = await self.client.get_run_steps(state.id, run.id, deadline)
         except ApiError as exc:
-            if state.ledger.steps_failed(run.id):
+            # Cut by the deadline or deferred by the request budget: not read, not failed (a
+            # big run on a slow API would otherwise be given up after a few busy polls).
+            if not not_reached(exc, deadline.expired()) and state.ledger.steps_failed(run.id):
                 log.warning("node executions of a finished run given up: %s", exc, extra=where)
             return
         redactor = redactor_for(self._workspace.token.reveal())

@@ -126,6 +126,26 @@ def test_a_failed_read_is_retried_then_given_up_with_one_line_and_the_workflow_s
     assert series(text, "onepin_workflow_node_executions_total") == []
 
 
+def test_a_read_cut_by_the_deadline_is_no_failed_attempt_and_the_run_is_counted_later() -> None:
+    """A finished run's steps read past the poll's deadline poll after poll (a big run on a
+    slow API) were not read, not failed: given up after STEPS_ATTEMPTS such polls, the run's
+    node executions were never counted."""
+    run = FakeRun("r-1", 1, "running")
+    api = StepsApi(FAILED_STEPS, [run])
+    poller = poller_for(api.fake)
+    poll(poller)
+    finish(run)
+    api.fake.delay = lambda r: 5.0 if r.url.path.endswith("/steps") else 0.0
+    for _ in range(STEPS_ATTEMPTS + 2):
+        text = exposition(poll(poller, timeout=0.5))
+        assert value(text, "onepin_workflow_up", workflow_id="wf-1") == 1
+    assert series(text, "onepin_workflow_node_executions_total") == []
+    api.fake.delay = None
+    text = exposition(poll(poller))
+    labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
+    assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
+
+
 def test_a_read_that_fails_once_counts_the_run_at_the_next_poll() -> None:
     run = FakeRun("r-1", 1, "running")
     api = StepsApi(FAILED_STEPS, [run])
