@@ -461,7 +461,8 @@ def measure(size: Size, args: argparse.Namespace) -> None:
         exporter: Process | None = None
         try:
             prime(api, size.w)
-            cold_scrape(workdir, api, args, size)
+            if not args.no_cold:
+                cold_scrape(workdir, api, args, size)
             if args.cold_only:
                 return
             sim_stats(api, reset=True)
@@ -570,6 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add("--no-baseline", action="store_true", help="no naive exporters")
     add("--cold-only", action="store_true", help="only the cold start (first scrape, backlog)")
+    add("--no-cold", action="store_true", help="no cold start (it can take many polls)")
     add("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)  # fmt: skip
     if not 0 <= args.churn <= 1:

@@ -73,17 +73,30 @@ class Deadline:
         return max(0.0, self.remaining()) + HANG_MARGIN
 
 
-# The poll leaves this much more than the last answer took to render and send (the next may
-# hold more: a cold start's details fill in); the poll keeps at least this share of the timeout.
+# The poll leaves this much more than the last answers took to put together, render and send
+# (the next may hold more: a cold start's details fill in); before any answer was measured,
+# this share of the timeout; the poll keeps at least POLL_MIN_SHARE of the timeout.
 RENDER_RESERVE_FACTOR = 1.25
+FIRST_ANSWER_SHARE = 0.2
 POLL_MIN_SHARE = 0.5
+# A slow answer is remembered over the next scrapes, fading by this factor per scrape.
+ANSWER_DECAY = 0.8
 
 
-def render_reserve(last_answer: float, scrape_timeout: float, margin: float) -> float:
-    """What a poll leaves for rendering and sending its answer beyond `margin`, from how long
-    the last answer took (seconds from its snapshot to its last byte)."""
-    wanted = last_answer * RENDER_RESERVE_FACTOR - margin
+def render_reserve(last_answer: float | None, scrape_timeout: float, margin: float) -> float:
+    """What a poll leaves for its answer beyond `margin`, from how long the last answers took
+    (`answer_time`; None before the first)."""
+    if last_answer is None:
+        wanted = scrape_timeout * FIRST_ANSWER_SHARE - margin
+    else:
+        wanted = last_answer * RENDER_RESERVE_FACTOR - margin
     return max(0.0, min(wanted, scrape_timeout * (1 - POLL_MIN_SHARE) - margin))
+
+
+def answer_time(previous: float | None, took: float) -> float:
+    """What the next scrape reserves for: the answer just sent (seconds from its poll's end, or
+    its deadline if that came first, to the last byte), or a slower one lately, fading."""
+    return max(took, (previous or 0.0) * ANSWER_DECAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +105,12 @@ class ScrapeDeadline:
     wait: float  # the longest this scrape waits for a poll, its own or one already running
 
 
-def scrape_deadline(header: str | None, cap: float, last_answer: float = 0.0) -> ScrapeDeadline:
+def scrape_deadline(
+    header: str | None, cap: float, last_answer: float | None = 0.0
+) -> ScrapeDeadline:
     """A scrape's deadlines from its scrape-timeout header (else DEFAULT_SCRAPE_TIMEOUT): the
-    poll gets all of it but a margin and the render reserve (from `last_answer`, the seconds the
-    last answer took), capped by `cap` (collection.max_duration)."""
+    poll gets all of it but a margin and the render reserve (from `last_answer`: `answer_time`,
+    None before the first answer), capped by `cap` (collection.max_duration)."""
     try:
         scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
     except ValueError:

@@ -13,7 +13,7 @@ from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
 from exporter.config import Config
-from exporter.deadline import scrape_deadline
+from exporter.deadline import answer_time, scrape_deadline
 from exporter.gzipbody import Piece, gzip_stream, plain_stream
 from exporter.negotiation import wants_gzip, wants_openmetrics
 from exporter.rendering import MetricsRenderer, body
@@ -36,9 +36,9 @@ class ServerState:
     registry: CollectorRegistry
     renderer: MetricsRenderer
     telemetry_path: str = "/metrics"
-    # Seconds the last /metrics answer took from its snapshot to its last byte: the next poll
-    # leaves that much time (exporter/deadline.py).
-    last_answer: float = 0.0
+    # How long the last /metrics answers took past their polls (exporter/deadline.py's
+    # answer_time; None before the first): the next poll leaves that time.
+    last_answer: float | None = None
 
 
 STATE_KEY = web.AppKey("state", ServerState)
@@ -70,11 +70,13 @@ def start_response(request: web.Request, kind: str) -> web.StreamResponse:
 async def metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     poller = request.app[POLLER_KEY]
+    started = time.monotonic()
     deadline = scrape_deadline(
         request.headers.get(TIMEOUT_HEADER), state.config.collection.max_duration, state.last_answer
     )
     snapshot = await poller.snapshot(deadline.poll, deadline.wait)
-    answering = time.monotonic()
+    # From the poll's end, or its deadline if the snapshot came later (put together past it).
+    answering = min(time.monotonic(), started + deadline.poll)
     pieces, kind = render(snapshot, state, request.headers.get("Accept"))
     response = start_response(request, kind)
     if response.headers.get("Content-Encoding") == "gzip":
@@ -86,7 +88,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     for chunk in chunks:
         await response.write(chunk)
     await response.write_eof()
-    state.last_answer = time.monotonic() - answering
+    state.last_answer = answer_time(state.last_answer, time.monotonic() - answering)
     return response
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.deadline import ScrapeDeadline, scrape_deadline
+from exporter.deadline import ScrapeDeadline, answer_time, scrape_deadline
 from exporter.logs import setup_logging
 from tests.background import BackgroundExporter
 from tests.fakeapi import TOKEN, FakeOnePin, standard_workspace
@@ -124,7 +124,8 @@ def test_scrape_deadline_leaves_a_margin_and_respects_the_cap(
 @pytest.mark.parametrize(
     ("header", "last_answer", "poll"),
     [
-        ("10", 0.0, 9.5),  # nothing measured yet: the margin alone
+        ("10", None, 8.0),  # nothing measured yet: a fifth of the timeout
+        ("10", 0.0, 9.5),
         ("10", 0.4, 9.5),  # an answer that fits in the margin takes nothing more
         ("10", 1.6, 10 - 1.6 * 1.25),  # 20,000 workflows: the margin and the rest of 1.25 x
         ("10", 30.0, 5.0),  # the poll keeps half the timeout
@@ -133,13 +134,25 @@ def test_scrape_deadline_leaves_a_margin_and_respects_the_cap(
     ],
 )
 def test_the_poll_leaves_time_for_an_answer_that_took_longer_than_the_margin(
-    header: str, last_answer: float, poll: float
+    header: str, last_answer: float | None, poll: float
 ) -> None:
     """A big exposition takes longer to render and send than the margin: the poll then ends
     earlier, so that the answer still arrives within the scrape timeout."""
     deadline = scrape_deadline(header, 30.0, last_answer)
     assert deadline.poll == pytest.approx(poll)
     assert deadline.wait - deadline.poll == pytest.approx(min(0.5, float(header) / 4) / 3)
+
+
+@pytest.mark.parametrize(
+    ("previous", "took", "remembered"),
+    [(None, 1.2, 1.2), (1.0, 1.2, 1.2), (2.0, 1.0, 1.6), (1.6, 1.0, 1.28), (0.1, 0.0, 0.08)],
+)
+def test_a_slow_answer_is_reserved_for_over_the_next_scrapes(
+    previous: float | None, took: float, remembered: float
+) -> None:
+    """One answer slower than the others (a collector pause, a cold start's new details) is
+    not forgotten at the next, quicker one: it fades over a few scrapes."""
+    assert answer_time(previous, took) == pytest.approx(remembered)
 
 
 def test_health_ready_and_landing_page(exporter: tuple[BackgroundExporter, FakeOnePin]) -> None:
