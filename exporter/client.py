@@ -33,6 +33,7 @@ from exporter.apistats import ApiStats
 from exporter.bodies import UndecodableBody, load_json
 from exporter.config import HttpSettings, Token
 from exporter.deadline import Clock, Deadline
+from exporter.keptrequests import KeptRequests
 from exporter.models import (
     DecodeError,
     Page,
@@ -106,12 +107,7 @@ class OnePinClient:
         self._blocked_until = 0.0  # monotonic time before which the API asked us to wait
         self._blocked_by: ApiError | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
-        self._requests: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
-        self._requests_before: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
-        # The repeated requests built in this poll and the last one but not kept (see _request).
-        self._built: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        self._built_before: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        self._requests_token: str | None = None
+        self._kept = KeptRequests()
         self._workflow_memo: dict[str, tuple[object, Workflow]] = {}
         self._required_version: str | None = None  # the last X-OnePin-Required-Version seen
         # Requests go straight to an httpx transport: httpx's Request and Response, without
@@ -233,21 +229,11 @@ class OnePinClient:
         return page
 
     def _request(self, endpoint: str, path: str, params: Mapping[str, str]) -> httpx.Request:
-        """A GET request, built once for the URLs asked for every poll (the catalogue's pages,
-        the status of each active run): httpx checks every character of a URL and normalises
-        every header, which costs more CPU than the rest of a request. Kept from the second poll
-        in a row that asks for it: a cold start asks once for the status of each workflow's
-        latest run, and at 20,000 workflows those requests, kept, held about 30 MB. Rebuilt when
-        the token changes (a token file may be rewritten)."""
+        """A GET request, built once for a URL asked poll after poll (exporter/keptrequests.py)."""
         token = self._token.reveal()
-        if token != self._requests_token:
-            self._requests, self._requests_before = {}, {}
-            self._built, self._built_before = set(), set()
-            self._requests_token = token
         key = (path, tuple(params.items()))
-        request = self._requests.get(key) or self._requests_before.pop(key, None)
+        request = self._kept.get(key, token)
         if request is not None:
-            self._requests[key] = request
             return request
         url = httpx.URL(self._base + path, params=params)
         headers = {
@@ -263,16 +249,12 @@ class OnePinClient:
             headers["X-Workspace-Id"] = self._workspace_id
         request = httpx.Request("GET", url, headers=headers)
         if endpoint in _REPEATED_ENDPOINTS:
-            if key in self._built_before:
-                self._requests[key] = request
-            else:
-                self._built.add(key)
+            self._kept.built(key, request)
         return request
 
     def start_poll(self) -> None:
         """Keep the requests of this poll and the last one; forget those of runs that ended."""
-        self._requests_before, self._requests = self._requests, {}
-        self._built_before, self._built = self._built, set()
+        self._kept.start_poll()
 
     async def _get(
         self, endpoint: str, path: str, params: Mapping[str, str], deadline: Deadline
