@@ -126,11 +126,11 @@ def test_scrape_deadline_leaves_a_margin_and_respects_the_cap(
     [
         ("10", None, 8.0),  # nothing measured yet: a fifth of the timeout
         ("10", 0.0, 9.5),
-        ("10", 0.4, 9.5),  # an answer that fits in the margin takes nothing more
-        ("10", 1.6, 10 - 1.6 * 1.25),  # 20,000 workflows: the margin and the rest of 1.25 x
+        ("10", 0.3, 9.5),  # an answer that fits in the margin takes nothing more
+        ("10", 1.6, 10 - 1.6 * 1.5),  # 20,000 workflows: 1.5 x the answer instead of the margin
         ("10", 30.0, 5.0),  # the poll keeps half the timeout
         ("1", 0.5, 0.5),
-        ("2", 0.5, 2 - 0.5 * 1.25),
+        ("2", 0.5, 2 - 0.5 * 1.5),
     ],
 )
 def test_the_poll_leaves_time_for_an_answer_that_took_longer_than_the_margin(
