@@ -3,9 +3,9 @@
 A scrape is answered before Prometheus's scrape timeout. The poll it starts gets all of it but a
 margin (`POLL_MARGIN_SHARE` of it, at most `POLL_MARGIN_MAX`); requests to the API end by then.
 The scrape waits for a poll a little past that (`WAIT_SHARE_OF_MARGIN`), the rest being for
-rendering and sending the answer. Where rendering and sending took longer than the margin (a
-large installation: about 1.5 s for 20,000 workflows), the poll also leaves what the last answer
-took (`render_reserve`); a cold start's backlog starts requests only in the first
+rendering and sending the answer. Where the last answers took longer than the margin (a large
+installation: 1-1.5 s for 20,000 workflows), the poll leaves them more (`answer_room`); a cold
+start's backlog starts requests only in the first
 `BACKLOG_SHARE` of the poll (`FIRST_BACKLOG_SHARE` in the first poll). Inside a poll, the worker
 pool waits `HANG_MARGIN` past the deadline before it gives up on a request that ignores it, and
 the client does not sleep before a retry unless `SLEEP_MARGIN` is left after the sleep.
@@ -39,7 +39,7 @@ SLEEP_MARGIN = 0.05
 # A cold start's backlog (the requests of workflows still waiting for details) starts only in
 # this share of a poll's time: a request started later would mostly be cut at the deadline.
 # What the backlog brings in must still be applied, published and rendered before the scrape's
-# timeout: the render reserve, measured on the last answer, leaves that time; the first poll,
+# timeout: the room for the answer, measured on the last ones, leaves that time; the first poll,
 # before any answer was measured, leaves it by starting the backlog only in FIRST_BACKLOG_SHARE.
 # At 5,000 workflows, with the whole poll (and no reserve), cold-start scrapes took 10.4-10.8 s
 # of a 10 s timeout; with 0.8, up to 10.1 s; with 0.7, 7.8-9.5 s.
@@ -73,10 +73,10 @@ class Deadline:
         return max(0.0, self.remaining()) + HANG_MARGIN
 
 
-# The poll leaves the scrape this many times what the last answers took to put together, render
+# The poll leaves the answer this many times what the last answers took to put together, render
 # and send (the next may hold more: a cold start's details fill in; with 1.25, a 20,000-workflow
-# cold start answered once in 9.98 s of 10); before any answer was measured, this share of the
-# timeout; the poll keeps at least POLL_MIN_SHARE of the timeout.
+# cold start answered once in 9.98 s of 10), never less than the margin; before any answer was
+# measured, this share of the timeout; the poll keeps at least POLL_MIN_SHARE of the timeout.
 RENDER_RESERVE_FACTOR = 1.5
 FIRST_ANSWER_SHARE = 0.2
 POLL_MIN_SHARE = 0.5
@@ -84,14 +84,14 @@ POLL_MIN_SHARE = 0.5
 ANSWER_DECAY = 0.8
 
 
-def render_reserve(last_answer: float | None, scrape_timeout: float, margin: float) -> float:
-    """What a poll leaves for its answer beyond `margin`, from how long the last answers took
-    (`answer_time`; None before the first)."""
+def answer_room(last_answer: float | None, scrape_timeout: float, margin: float) -> float:
+    """The time a poll leaves its scrape for the answer: at least `margin`, more where the last
+    answers took longer (`answer_time`; None before the first)."""
     if last_answer is None:
-        wanted = scrape_timeout * FIRST_ANSWER_SHARE - margin
+        wanted = scrape_timeout * FIRST_ANSWER_SHARE
     else:
-        wanted = last_answer * RENDER_RESERVE_FACTOR - margin
-    return max(0.0, min(wanted, scrape_timeout * (1 - POLL_MIN_SHARE) - margin))
+        wanted = last_answer * RENDER_RESERVE_FACTOR
+    return min(max(margin, wanted), scrape_timeout * (1 - POLL_MIN_SHARE))
 
 
 def answer_time(previous: float | None, took: float) -> float:
@@ -110,8 +110,8 @@ def scrape_deadline(
     header: str | None, cap: float, last_answer: float | None = 0.0
 ) -> ScrapeDeadline:
     """A scrape's deadlines from its scrape-timeout header (else DEFAULT_SCRAPE_TIMEOUT): the
-    poll gets all of it but a margin and the render reserve (from `last_answer`: `answer_time`,
-    None before the first answer), capped by `cap` (collection.max_duration)."""
+    poll gets all of it but the room for the answer (a margin, or more from `last_answer`:
+    `answer_time`, None before the first answer), capped by `cap` (collection.max_duration)."""
     try:
         scrape_timeout = float(header) if header else DEFAULT_SCRAPE_TIMEOUT
     except ValueError:
@@ -119,8 +119,7 @@ def scrape_deadline(
     if not 0 < scrape_timeout < float("inf"):
         scrape_timeout = DEFAULT_SCRAPE_TIMEOUT
     margin = min(POLL_MARGIN_MAX, scrape_timeout * POLL_MARGIN_SHARE)
-    reserve = render_reserve(last_answer, scrape_timeout, margin)
-    poll = min(cap, scrape_timeout - margin - reserve)
+    poll = min(cap, scrape_timeout - answer_room(last_answer, scrape_timeout, margin))
     return ScrapeDeadline(poll, poll + margin * WAIT_SHARE_OF_MARGIN)
 
 
