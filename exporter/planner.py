@@ -184,9 +184,11 @@ def not_reached(error: ApiError | None, deadline_passed: bool) -> bool:
 
 
 def planning_order(entries: Mapping[str, Workflow], known: Mapping[str, Known]) -> list[str]:
-    """The order in which workflows' requests are queued: those already listed first (their
-    poll is the steady one, and must not wait behind a cold start's backlog), then those never
-    listed whose latest run is active, then the others; a deadline cuts the end of the queue."""
+    """The order in which workflows' requests are queued: those already listed first, then
+    those never listed whose latest run is active, then the others. What decides is the order
+    among the never listed (the cold start's backlog, which a deadline cuts at its end): the
+    listed ones' requests are the steady poll's, which the worker pool takes before any of the
+    backlog's whatever the order (exporter/jobs.py)."""
 
     def rank(wid: str) -> int:
         if known[wid].ledger.started:
