@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 
 from exporter.deadline import Clock, Deadline, snapshot_wait
+from exporter.fullgc import FullCollections
 from exporter.poller import WorkspacePoller
 from exporter.publish import frozen_stats
 from exporter.snapshot import Snapshot, WorkspaceSnapshot
@@ -21,8 +22,10 @@ class Poller:
         workspaces: Iterable[WorkspacePoller],
         min_interval: float,
         clock: Clock = time.monotonic,
+        full_collections: FullCollections | None = None,
     ) -> None:
         self.workspaces = tuple(workspaces)
+        self._full_collections = full_collections or FullCollections(clock)
         self._min_interval = min_interval
         self._clock = clock
         self._last: Snapshot | None = None
@@ -84,6 +87,7 @@ class Poller:
     async def _poll(self, timeout: float) -> Snapshot:
         self.polls += 1
         deadline = Deadline(timeout, self._clock)
+        self._full_collections.before_poll()  # counted against the deadline, once a minute
         results = await asyncio.gather(*(ws.poll(deadline) for ws in self.workspaces))
         return Snapshot(tuple(results), time.time())
 

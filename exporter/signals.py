@@ -1,21 +1,20 @@
-"""Process signals: SIGTERM and SIGINT stop the exporter, SIGHUP reloads it (and gc tuning, as
-the process's main loop starts here)."""
+"""Process signals: SIGTERM and SIGINT stop the exporter, SIGHUP reloads it (and which garbage
+collections CPython starts on its own, as the process's main loop starts here)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import threading
 from collections.abc import Awaitable, Callable
 
+from exporter.fullgc import hold_automatic
+
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main(stop)` in a new event loop; SIGTERM and SIGINT set `stop`."""
-    # Most objects here are the long-lived state of every workflow, and a poll makes no
-    # reference cycles on purpose: full collections (0.1 s of CPU at 5,000 workflows) came
-    # every second poll and found next to nothing. A tenth as often.
-    gc.set_threshold(*gc.get_threshold()[:2], 100)
+    # Full collections run as a poll starts, once a minute (exporter/fullgc.py).
+    hold_automatic()
 
     async def run() -> None:
         stop = asyncio.Event()

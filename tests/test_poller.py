@@ -17,6 +17,7 @@ from exporter.apimodels import Catalogue
 from exporter.apistats import ApiStats
 from exporter.config import CollectionSettings, Workspace
 from exporter.deadline import Deadline
+from exporter.fullgc import FullCollections
 from exporter.models import Meta, Page, Pagination, Run, RunsSummary, Workflow
 from exporter.poller import WorkspacePoller
 from exporter.ratebudget import RequestBudget
@@ -295,6 +296,24 @@ def test_concurrent_scrapes_share_one_poll_and_close_ones_reuse_it(world: World)
 
     asyncio.run(scrapes())
     assert poller.polls == 2
+
+
+def test_a_poll_starts_with_a_full_garbage_collection_once_a_minute(world: World) -> None:
+    """Not in a poll's middle, where it held up every request in flight (exporter/fullgc.py)."""
+    client, clock, _busy, _idle = world
+    collected: list[float] = []
+    full = FullCollections(clock, collect=lambda: collected.append(clock.now))
+    poller = Poller([make(client, clock)], min_interval=5.0, clock=clock, full_collections=full)
+    start = clock.now
+
+    async def scrapes() -> None:
+        for _ in range(8):  # a scrape every 15 s: polls at 0, 15, ..., 105 s
+            await poller.snapshot(5.0)
+            clock.now += 15
+
+    asyncio.run(scrapes())
+    assert poller.polls == 8
+    assert [at - start for at in collected] == [60.0]
 
 
 def budgeted(world: World, limit: int) -> WorkspacePoller:
