@@ -141,6 +141,28 @@ def test_added_latency_delays_every_api_answer(
     assert admin.get("/faults").json()["latency_ms"] == 120
 
 
+def test_the_time_spent_making_an_answer_is_part_of_the_added_latency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A benchmark's simulator shares the exporter's CPU: its own time per request must not add
+    to the latency the benchmark sets, or the exporter is measured against the simulator."""
+    config = SimulatorConfig(token=TOKEN, clock="manual", latency_ms=1200)
+    with RunningSimulator(config) as running, httpx.Client(base_url=running.url) as client:
+        admit = running.faults.admit
+
+        def slow_admit(token: str) -> None:
+            time.sleep(1.0)  # a request that takes the simulator a second to answer
+            admit(token)
+
+        monkeypatch.setattr(running.faults, "admit", slow_admit)
+        started = time.monotonic()
+        response = client.get("/api/v1/auth/whoami", headers={"Authorization": f"Bearer {TOKEN}"})
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    # 1.2 s, not 1.2 + 1.0 s (the slack is for a busy machine).
+    assert 1.2 <= elapsed < 1.9, f"answered after {elapsed:.3f} s"
+
+
 def test_a_request_waiting_on_latency_holds_up_nothing_else() -> None:
     config = SimulatorConfig(token=TOKEN, clock="manual", latency_ms=600_000)
     with RunningSimulator(config) as running, httpx.Client(base_url=running.url) as admin:
