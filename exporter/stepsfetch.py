@@ -47,13 +47,18 @@ class StepsFetcher:
         self._workspace = workspace
         self._run_nodes = run_nodes
 
-    def ask(self, jobs: Jobs, states: Iterable[WorkflowState], deadline: Deadline) -> None:
-        """Queue the Get Run Steps calls of these workflows."""
+    def ask(
+        self,
+        jobs: Jobs,
+        states: Iterable[WorkflowState],
+        deadline: Deadline,
+        start_by: Deadline | None = None,
+    ) -> None:
+        """Queue the Get Run Steps calls of these workflows, none started past `start_by`."""
         for state in states:
             for run, _failures in list(state.ledger.steps_due.values()):
-                jobs.add(
-                    Refresh(workflow_id=state.id), partial(self._finished, state, run, deadline)
-                )
+                job = partial(self._finished, state, run, deadline)
+                jobs.add(Refresh(workflow_id=state.id), job, start_by)
             if not self._run_nodes:
                 continue
             active = state.active()
@@ -62,7 +67,8 @@ class StepsFetcher:
                 state.located = {rid: v for rid, v in state.located.items() if rid in ids}
                 state.changed()
             for run in runs_to_locate(active, state.located):
-                jobs.add(Refresh(workflow_id=state.id), partial(self._active, state, run, deadline))
+                job = partial(self._active, state, run, deadline)
+                jobs.add(Refresh(workflow_id=state.id), job, start_by)
 
     async def _finished(self, state: WorkflowState, run: Run, deadline: Deadline) -> None:
         where = {"workspace": self._workspace.name, "workflow_id": state.id, "run_id": run.id}

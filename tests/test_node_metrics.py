@@ -146,6 +146,29 @@ def test_a_read_cut_by_the_deadline_is_no_failed_attempt_and_the_run_is_counted_
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
 
 
+def test_no_steps_read_starts_in_the_second_half_of_a_poll_and_the_run_is_counted_later() -> None:
+    """Get Run Steps bodies grow with a run's steps (megabytes): read to the deadline, under
+    churn every poll ran to it and every scrape came close to its timeout."""
+    run = FakeRun("r-1", 1, "running")
+    api = StepsApi(FAILED_STEPS, [run])
+    poller = poller_for(api.fake)
+    poll(poller)
+    finish(run)
+    # The catalogue takes 60 % of the poll's 3 s; a steps read would take 5 s.
+    slow = {"workflows": 1.8, "steps": 5.0}
+    api.fake.delay = lambda r: slow.get(r.url.path.rsplit("/", 1)[-1], 0.0)
+    snapshot = poll(poller, timeout=3.0)
+    assert api.asked == []
+    (workspace,) = snapshot.workspaces
+    assert workspace.collect_duration is not None and workspace.collect_duration < 2.7
+    assert series(exposition(snapshot), "onepin_workflow_node_executions_total") == []
+    api.fake.delay = None
+    text = exposition(poll(poller))
+    assert api.asked == ["r-1"]
+    labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
+    assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
+
+
 def test_a_read_that_fails_once_counts_the_run_at_the_next_poll() -> None:
     run = FakeRun("r-1", 1, "running")
     api = StepsApi(FAILED_STEPS, [run])
