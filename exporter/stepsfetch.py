@@ -11,6 +11,7 @@ The failed nodes' error text goes to the debug log and the status page, never to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from functools import partial
@@ -21,7 +22,7 @@ from exporter.config import Workspace
 from exporter.deadline import Deadline
 from exporter.jobs import Jobs
 from exporter.models import Run
-from exporter.nodes import NodeRef, finished_run_nodes, running_nodes
+from exporter.nodes import NodeRef, RunSteps, finished_run_nodes, running_nodes
 from exporter.planner import not_reached
 from exporter.redact import redactor_for
 from exporter.workflowstate import Located, Refresh, WorkflowState
@@ -41,6 +42,30 @@ def runs_to_locate(active: Iterable[Run], located: Mapping[str, Located]) -> lis
     ]
 
 
+# Get Run Steps in flight at a time in a poll. Their bodies grow with a run's steps (5 MB, and
+# about 20 MB once parsed, for one of the benchmark's 13,000-step runs): 48 read at once all
+# ended together, seconds later, past the share of the poll they may start in (a churn poll at
+# 20,000 workflows ran to its deadline), holding a gigabyte meanwhile.
+STEPS_IN_FLIGHT = 8
+
+
+class _Reads:
+    """A poll's Get Run Steps: at most STEPS_IN_FLIGHT at a time, none started past `start_by`."""
+
+    def __init__(self, client: OnePinClient, deadline: Deadline, start_by: Deadline | None):
+        self.deadline = deadline
+        self._client = client
+        self._start_by = start_by
+        self._slots = asyncio.Semaphore(STEPS_IN_FLIGHT)
+
+    async def read(self, workflow_id: str, run_id: str) -> RunSteps | None:
+        """The run's steps; None when not started (due again at the next poll)."""
+        async with self._slots:
+            if self._start_by is not None and self._start_by.expired():
+                return None
+            return await self._client.get_run_steps(workflow_id, run_id, self.deadline)
+
+
 class StepsFetcher:
     def __init__(self, client: OnePinClient, workspace: Workspace, run_nodes: bool) -> None:
         self.client = client
@@ -55,9 +80,10 @@ class StepsFetcher:
         start_by: Deadline | None = None,
     ) -> None:
         """Queue the Get Run Steps calls of these workflows, none started past `start_by`."""
+        reads = _Reads(self.client, deadline, start_by)
         for state in states:
             for run, _failures in list(state.ledger.steps_due.values()):
-                job = partial(self._finished, state, run, deadline)
+                job = partial(self._finished, state, run, reads)
                 jobs.add(Refresh(workflow_id=state.id), job, start_by)
             if not self._run_nodes:
                 continue
@@ -67,18 +93,21 @@ class StepsFetcher:
                 state.located = {rid: v for rid, v in state.located.items() if rid in ids}
                 state.changed()
             for run in runs_to_locate(active, state.located):
-                job = partial(self._active, state, run, deadline)
+                job = partial(self._active, state, run, reads)
                 jobs.add(Refresh(workflow_id=state.id), job, start_by)
 
-    async def _finished(self, state: WorkflowState, run: Run, deadline: Deadline) -> None:
+    async def _finished(self, state: WorkflowState, run: Run, reads: _Reads) -> None:
         where = {"workspace": self._workspace.name, "workflow_id": state.id, "run_id": run.id}
         try:
-            steps = await self.client.get_run_steps(state.id, run.id, deadline)
+            steps = await reads.read(state.id, run.id)
         except ApiError as exc:
             # Cut by the deadline or deferred by the request budget: not read, not failed (a
             # big run on a slow API would otherwise be given up after a few busy polls).
-            if not not_reached(exc, deadline.expired()) and state.ledger.steps_failed(run.id):
+            cut = not_reached(exc, reads.deadline.expired())
+            if not cut and state.ledger.steps_failed(run.id):
                 log.warning("node executions of a finished run given up: %s", exc, extra=where)
+            return
+        if steps is None:
             return
         redactor = redactor_for(self._workspace.token.reveal())
         found = finished_run_nodes(steps, run.status, redactor)
@@ -91,11 +120,13 @@ class StepsFetcher:
                 extra=where,
             )  # fmt: skip
 
-    async def _active(self, state: WorkflowState, run: Run, deadline: Deadline) -> None:
+    async def _active(self, state: WorkflowState, run: Run, reads: _Reads) -> None:
         try:
-            steps = await self.client.get_run_steps(state.id, run.id, deadline)
+            steps = await reads.read(state.id, run.id)
         except ApiError:
             return  # asked again at the next poll (its finished_steps is not recorded)
+        if steps is None:
+            return
         nodes: tuple[NodeRef, ...] = running_nodes(steps)
         if run.id in {r.id for r in state.active()}:
             state.located[run.id] = (run.finished_steps, nodes)

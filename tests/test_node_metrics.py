@@ -15,7 +15,7 @@ import pytest
 from exporter.ledger import STEPS_ATTEMPTS
 from exporter.models import Run
 from exporter.status_page import StatusInput, render_status
-from exporter.stepsfetch import runs_to_locate
+from exporter.stepsfetch import STEPS_IN_FLIGHT, runs_to_locate
 from exporter.workflowstate import Located
 from tests.fakeapi import TOKEN, FakeOnePin, FakeRun, FakeWorkflow, error, ok
 from tests.helpers import exposition, make_config, poll, poller_for, series, value
@@ -167,6 +167,32 @@ def test_no_steps_read_starts_in_the_second_half_of_a_poll_and_the_run_is_counte
     assert api.asked == ["r-1"]
     labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
+
+
+def test_steps_are_read_a_few_at_a_time() -> None:
+    """Bodies of megabytes: read by the dozen, they all ended late together (and all held)."""
+    runs = [FakeRun(f"r-{i}", i, "running") for i in range(1, 21)]
+    api = StepsApi(FAILED_STEPS, runs)
+    config = make_config(http="{timeout: 5s, max_concurrency: 32}")
+    poller = poller_for(api.fake, config)
+    poll(poller)
+    for run in runs:
+        finish(run)
+    started, peak = [0], [0]
+
+    def delay(request: httpx.Request) -> float:
+        if not request.url.path.endswith("/steps"):
+            return 0.0
+        started[0] += 1
+        peak[0] = max(peak[0], started[0] - len(api.asked))  # answered ones are in `asked`
+        return 0.05
+
+    api.fake.delay = delay
+    text = exposition(poll(poller))
+    assert sorted(api.asked) == sorted(run.id for run in runs)
+    assert peak[0] == STEPS_IN_FLIGHT < config.http.max_concurrency
+    labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
+    assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 20
 
 
 def test_a_read_that_fails_once_counts_the_run_at_the_next_poll() -> None:
