@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-ms",
         type=float,
         default=0.0,
-        help="latency added to every API request, in ms (default 0)",
+        help="each API answer leaves this long after its request came in, in ms (default 0)",
     )
     add(
         "--error-rate",
