@@ -61,3 +61,16 @@ def test_held_cpython_starts_no_full_collection_however_much_a_poll_allocates(
         [sys.executable, "-c", _BURST, mode], capture_output=True, text=True, check=True
     )
     assert (int(out.stdout) > 0) is any_full, out
+
+
+def test_the_exporters_process_holds_automatic_full_collections() -> None:
+    """The exporter's and the demo's main loop (exporter/signals.py) holds them."""
+    code = (
+        "import gc\n"
+        "from exporter.signals import run_until_signalled\n"
+        "async def main(stop):\n"
+        "    print(gc.get_threshold()[2])\n"
+        "run_until_signalled(main)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) > 1_000_000, out  # CPython's default is 10
