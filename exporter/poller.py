@@ -108,7 +108,6 @@ class WorkspacePoller:
         if self._health.backing_off(started) or not (watched := self._within_budget()):
             return self._snapshot(refreshed=set())
         self.client.start_poll()
-        steps_by = deadline.sooner(STEPS_SHARE)  # Get Run Steps start by then (deadline.py)
         # Active runs are polled while the catalogue is fetched: neither needs the other.
         pool = WorkerPool(self.workspace.name, deadline)
         statuses = pool.queue(STATUSES)
@@ -136,7 +135,7 @@ class WorkspacePoller:
         if self._polled_at is None:  # a first poll: shown as the catalogue says while it runs
             self.interim = self._view(self._catalogue_view(selected))
         refreshed, _ = await asyncio.gather(
-            self._refresh_all(selected, deadline, statuses, outs, steps_by),
+            self._refresh_all(selected, deadline, statuses, outs),
             self._triggers.learn(self.client, selected, self._schedules, deadline),
         )
         self._last_duration = self._clock() - started
@@ -172,7 +171,6 @@ class WorkspacePoller:
         deadline: Deadline,
         statuses: Jobs,
         outs: dict[str, Refresh],
-        steps_by: Deadline,
     ) -> set[str]:
         """Ask each workflow for what it needs, and apply the answers as they complete.
 
@@ -211,9 +209,6 @@ class WorkspacePoller:
                 # What did arrive is kept (a cold start then makes progress poll by poll).
                 out.error = out.error or _cut()
                 done(out)
-        # Get Run Steps of the runs counted (now or in a poll whose read failed), beside the
-        # Runs Summaries asked for (exporter/stepsfetch.py).
-        self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline, steps_by)
         await self._summaries(selected, deadline, summaries, asked, refreshed)
         return refreshed
 
@@ -225,7 +220,11 @@ class WorkspacePoller:
         asked: list[Refresh],
         refreshed: set[str],
     ) -> None:
-        """The Runs Summaries asked for (and Get Run Steps beside them), applied."""
+        """The Runs Summaries asked for, and Get Run Steps of the runs counted (now or in a poll
+        whose read failed) beside them (exporter/stepsfetch.py), started only in the first part
+        of what is left of the poll (exporter/deadline.py)."""
+        steps_by = deadline.sooner(STEPS_SHARE)
+        self._steps.ask(summaries, (self._states[wid] for wid in selected), deadline, steps_by)
         summaries.start(self.client.max_concurrency)
         await summaries.pool.finish(deadline)
         for ask in asked:

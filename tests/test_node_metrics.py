@@ -146,27 +146,44 @@ def test_a_read_cut_by_the_deadline_is_no_failed_attempt_and_the_run_is_counted_
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
 
 
-def test_no_steps_read_starts_in_the_second_half_of_a_poll_and_the_run_is_counted_later() -> None:
-    """Get Run Steps bodies grow with a run's steps (megabytes): read to the deadline, under
-    churn every poll ran to it and every scrape came close to its timeout."""
+def test_steps_are_read_when_the_rest_of_the_poll_took_more_than_half_of_it() -> None:
+    """At 20,000 workflows and 16 in flight the steady requests take 5 s of a 9.5 s poll: steps
+    allowed only in the poll's first half were never read, poll after poll."""
     run = FakeRun("r-1", 1, "running")
     api = StepsApi(FAILED_STEPS, [run])
     poller = poller_for(api.fake)
     poll(poller)
     finish(run)
-    # The catalogue takes 60 % of the poll's 3 s; a steps read would take 5 s.
-    slow = {"workflows": 1.8, "steps": 5.0}
-    api.fake.delay = lambda r: slow.get(r.url.path.rsplit("/", 1)[-1], 0.0)
-    snapshot = poll(poller, timeout=3.0)
-    assert api.asked == []
-    (workspace,) = snapshot.workspaces
-    assert workspace.collect_duration is not None and workspace.collect_duration < 2.7
-    assert series(exposition(snapshot), "onepin_workflow_node_executions_total") == []
-    api.fake.delay = None
-    text = exposition(poll(poller))
+    api.fake.delay = lambda r: 1.8 if r.url.path.endswith("/workflows") else 0.0  # 60 % of 3 s
+    text = exposition(poll(poller, timeout=3.0))
     assert api.asked == ["r-1"]
     labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
+
+
+def test_no_steps_read_starts_in_the_second_half_of_what_the_poll_has_left() -> None:
+    """Get Run Steps bodies grow with a run's steps (megabytes): read to the deadline, under
+    churn every poll ran to it and every scrape came close to its timeout. Here the rest of the
+    poll takes 60 % of its 4 s, a read 1 s: the first 8 (STEPS_IN_FLIGHT) start at once, the
+    ninth would start past the first half of what was left, and waits for the next poll."""
+    runs = [FakeRun(f"r-{i}", i, "running") for i in range(1, 10)]
+    api = StepsApi(FAILED_STEPS, runs)
+    config = make_config(http="{timeout: 5s, max_concurrency: 32}")
+    poller = poller_for(api.fake, config)
+    poll(poller)
+    for run in runs:
+        finish(run)
+    slow = {"workflows": 2.4, "steps": 1.0}
+    api.fake.delay = lambda r: slow.get(r.url.path.rsplit("/", 1)[-1], 0.0)
+    snapshot = poll(poller, timeout=4.0)
+    assert len(api.asked) == STEPS_IN_FLIGHT
+    (workspace,) = snapshot.workspaces
+    assert workspace.collect_duration is not None and workspace.collect_duration < 3.9
+    api.fake.delay = None
+    text = exposition(poll(poller))
+    assert sorted(api.asked) == sorted(run.id for run in runs)
+    labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
+    assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 9
 
 
 def test_steps_are_read_a_few_at_a_time() -> None:
