@@ -52,7 +52,7 @@ STEPS_IN_FLIGHT = 8
 class _Reads:
     """A poll's Get Run Steps: at most STEPS_IN_FLIGHT at a time, none started past `start_by`."""
 
-    def __init__(self, client: OnePinClient, deadline: Deadline, start_by: Deadline | None):
+    def __init__(self, client: OnePinClient, deadline: Deadline, start_by: Deadline):
         self.deadline = deadline
         self._client = client
         self._start_by = start_by
@@ -61,7 +61,7 @@ class _Reads:
     async def read(self, workflow_id: str, run_id: str) -> RunSteps | None:
         """The run's steps; None when not started (due again at the next poll)."""
         async with self._slots:
-            if self._start_by is not None and self._start_by.expired():
+            if self._start_by.expired():
                 return None
             return await self._client.get_run_steps(workflow_id, run_id, self.deadline)
 
@@ -77,7 +77,7 @@ class StepsFetcher:
         jobs: Jobs,
         states: Iterable[WorkflowState],
         deadline: Deadline,
-        start_by: Deadline | None = None,
+        start_by: Deadline,
     ) -> None:
         """Queue the Get Run Steps calls of these workflows, none started past `start_by`."""
         reads = _Reads(self.client, deadline, start_by)
