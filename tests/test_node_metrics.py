@@ -14,6 +14,7 @@ import pytest
 
 from exporter.ledger import STEPS_ATTEMPTS
 from exporter.models import Run
+from exporter.sharedpoll import Poller
 from exporter.status_page import StatusInput, render_status
 from exporter.stepsfetch import STEPS_IN_FLIGHT, runs_to_locate
 from exporter.workflowstate import Located
@@ -161,18 +162,24 @@ def test_steps_are_read_when_the_rest_of_the_poll_took_more_than_half_of_it() ->
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 1
 
 
+def finishing(count: int) -> tuple[StepsApi, Poller, list[FakeRun]]:
+    """`count` runs of one workflow seen running by a first poll on 32 connections, then
+    finished: the next poll reads their steps."""
+    runs = [FakeRun(f"r-{i}", i, "running") for i in range(1, count + 1)]
+    api = StepsApi(FAILED_STEPS, runs)
+    poller = poller_for(api.fake, make_config(http="{timeout: 5s, max_concurrency: 32}"))
+    poll(poller)
+    for run in runs:
+        finish(run)
+    return api, poller, runs
+
+
 def test_no_steps_read_starts_in_the_second_half_of_what_the_poll_has_left() -> None:
     """Get Run Steps bodies grow with a run's steps (megabytes): read to the deadline, under
     churn every poll ran to it and every scrape came close to its timeout. Here the rest of the
     poll takes 60 % of its 4 s, a read 1 s: the first 8 (STEPS_IN_FLIGHT) start at once, the
     ninth would start past the first half of what was left, and waits for the next poll."""
-    runs = [FakeRun(f"r-{i}", i, "running") for i in range(1, 10)]
-    api = StepsApi(FAILED_STEPS, runs)
-    config = make_config(http="{timeout: 5s, max_concurrency: 32}")
-    poller = poller_for(api.fake, config)
-    poll(poller)
-    for run in runs:
-        finish(run)
+    api, poller, runs = finishing(9)
     slow = {"workflows": 2.4, "steps": 1.0}
     api.fake.delay = lambda r: slow.get(r.url.path.rsplit("/", 1)[-1], 0.0)
     snapshot = poll(poller, timeout=4.0)
@@ -188,13 +195,7 @@ def test_no_steps_read_starts_in_the_second_half_of_what_the_poll_has_left() -> 
 
 def test_steps_are_read_a_few_at_a_time() -> None:
     """Bodies of megabytes: read by the dozen, they all ended late together (and all held)."""
-    runs = [FakeRun(f"r-{i}", i, "running") for i in range(1, 21)]
-    api = StepsApi(FAILED_STEPS, runs)
-    config = make_config(http="{timeout: 5s, max_concurrency: 32}")
-    poller = poller_for(api.fake, config)
-    poll(poller)
-    for run in runs:
-        finish(run)
+    api, poller, runs = finishing(20)
     started, peak = [0], [0]
 
     def delay(request: httpx.Request) -> float:
@@ -207,7 +208,7 @@ def test_steps_are_read_a_few_at_a_time() -> None:
     api.fake.delay = delay
     text = exposition(poll(poller))
     assert sorted(api.asked) == sorted(run.id for run in runs)
-    assert peak[0] == STEPS_IN_FLIGHT < config.http.max_concurrency
+    assert peak[0] == STEPS_IN_FLIGHT < poller.workspaces[0].client.max_concurrency
     labels = {"workflow_id": "wf-1", "node_type": "operator_generator"}
     assert value(text, "onepin_workflow_node_executions_total", status="failed", **labels) == 20
 
